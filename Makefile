@@ -1,0 +1,49 @@
+# layerfs: the two Quick start commands (run as root on a fresh Debian machine).
+#   make demo   install what is needed, then run the seed's labs end to end
+#   make test   install what is needed, then run ruff and the whole test suite
+# Both are safe to run twice: apt only installs what is missing, the venv is reused.
+
+SHELL := /bin/bash
+PYTHON ?= /usr/bin/python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+APT_PACKAGES := python3 python3-venv python3-dev gcc attr fuse3 fuse-overlayfs runc \
+	skopeo umoci podman buildah docker-registry busybox-static debootstrap uidmap \
+	iproute2 procps tar gzip zstd util-linux
+
+.PHONY: setup apt venv demo test lint bench clean
+
+setup: apt venv
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(VPY) -m layerfs.demo
+
+test: setup
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/pytest -n 2 tests
+
+lint: venv
+	$(VENV)/bin/ruff check src tests bench
+
+bench: setup
+	$(VPY) bench/union_engine.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

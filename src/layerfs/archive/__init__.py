@@ -1,0 +1,1 @@
+"""archive room: see DESIGN.md."""

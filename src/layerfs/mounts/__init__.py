@@ -1,0 +1,1 @@
+"""mounts room: see DESIGN.md."""

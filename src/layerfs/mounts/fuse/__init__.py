@@ -1,0 +1,1 @@
+"""mounts/fuse room: see DESIGN.md."""

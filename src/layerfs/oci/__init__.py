@@ -1,0 +1,1 @@
+"""oci room: see DESIGN.md."""

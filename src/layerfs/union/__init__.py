@@ -1,0 +1,1 @@
+"""union room: see DESIGN.md."""
