@@ -20,6 +20,7 @@ none of them looks at more than one layer. Functions that write never raise for
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import errno
 import os
@@ -357,10 +358,8 @@ def clear_opaque(dirpath: str) -> None:
         except OSError as e:
             if e.errno not in (errno.ENODATA, errno.ENOTSUP, errno.EPERM):
                 raise
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(dirpath, OCI_OPAQUE))
-    except FileNotFoundError:
-        pass
 
 
 def clear_whiteouts(dirpath: str) -> list[str]:
