@@ -8,6 +8,7 @@ one-line messages and exit codes here and nowhere else.
 from __future__ import annotations
 
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -32,7 +33,12 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(layerfs.__version__, prog_name="layerfs")
-def cli() -> None:
+@click.option(
+    "--root",
+    metavar="DIR",
+    help="Store root (default: $LAYERFS_ROOT, else ~/.local/share/layerfs).",
+)
+def cli(root: str | None) -> None:
     """layerfs: union filesystems and container layers, explained.
 
     \b
@@ -40,6 +46,9 @@ def cli() -> None:
       layerfs mount -o lowerdir=/l,upperdir=/u,workdir=/w /merged
       layerfs trace /merged/etc/hosts
     """
+    if root:
+        # The store reads LAYERFS_ROOT; setting it here also reaches helper processes.
+        os.environ["LAYERFS_ROOT"] = os.path.abspath(root)
 
 
 def _load_commands() -> None:
