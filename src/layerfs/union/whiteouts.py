@@ -90,6 +90,8 @@ class LayerEntry:
 
 def _getxattr(path: str | int, name: str) -> bytes | None:
     try:
+        if isinstance(path, int):  # an fd is never followed; Python refuses the flag with one
+            return os.getxattr(path, name)
         return os.getxattr(path, name, follow_symlinks=False)
     except OSError as e:
         if e.errno in (errno.ENODATA, errno.ENOTSUP, errno.EPERM, errno.EACCES, errno.ENOENT):
@@ -282,8 +284,8 @@ def scan_dir(dirpath: str) -> LayerDir:
                     whiteouts.add(name)
                 else:
                     entries[name] = EntryKind.SPECIAL
-    for name in whiteouts:
-        entries.pop(name, None)
+    # OCI: a `.wh.NAME` hides NAME in lower layers only; NAME in this layer stays visible.
+    whiteouts.difference_update(entries)
     opaque = opaque_oci or overlay_xattr(dirpath, OPAQUE) == b"y"
     return LayerDir(entries, frozenset(whiteouts), opaque)
 
@@ -372,8 +374,7 @@ def clear_whiteouts(dirpath: str) -> list[str]:
 
 def set_redirect(dirpath: str, target: str, fmt: WhiteoutFormat) -> None:
     """Write the redirect xattr exactly as the kernel does (relative name or abs path)."""
-    prefix = fmt.prefix if fmt is not WhiteoutFormat.OCI else TRUSTED
-    os.setxattr(dirpath, prefix + REDIRECT, os.fsencode(target), follow_symlinks=False)
+    os.setxattr(dirpath, fmt.prefix + REDIRECT, os.fsencode(target), follow_symlinks=False)
 
 
 def set_marker(path: str, key: str, value: bytes, fmt: WhiteoutFormat) -> None:
