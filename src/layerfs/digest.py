@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from layerfs.errors import DigestMismatch, InvalidInput
 
-_HEX = re.compile(r"^[0-9a-f]{64}$")
+_HEX = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, order=True)
@@ -25,7 +25,7 @@ class Digest:
     def __post_init__(self) -> None:
         if self.algorithm != "sha256":
             raise InvalidInput(f"unsupported digest algorithm {self.algorithm!r}")
-        if not _HEX.match(self.hex):
+        if not _HEX.fullmatch(self.hex):  # `$` alone would accept a trailing newline
             raise InvalidInput(f"malformed sha256 digest {self.hex!r}")
 
     @classmethod
