@@ -1,0 +1,405 @@
+"""The kernel driver: the only module of layerfs that calls mount syscalls (via ctypes).
+
+`mount(m, target)` performs a `Mount` value: overlay, bind/rbind, and the pseudo
+filesystems containers need (tmpfs, proc, sysfs, devpts, mqueue...). An overlay whose
+option string fits in one page (the limit of mount(2)'s data argument, NUL included) is
+mounted with the classic mount(2); a longer one with the new mount API: `fsopen`,
+`fsconfig("lowerdir+", path)` once per layer (first given = top), `fsmount`,
+`move_mount`, so up to 500 layers mount whatever their path lengths. Failures raise
+`MountError` carrying the errno and, with the new API, the kernel's own message (read
+from the filesystem-context fd).
+
+Nothing here retries, and nothing is left behind by a failed call: a mount either
+happens completely or not at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import platform
+import shutil
+import subprocess
+
+from layerfs.errors import InvalidOption, MountError, Unsupported
+from layerfs.mounts.mntid import mount_id
+from layerfs.mounts.mount import Mount
+from layerfs.mounts.options import VFS_FLAGS, OverlayOptions, escape_path
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_NOATIME = 1024
+MS_NODIRATIME = 2048
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
+
+_PROPAGATION = {
+    "private": MS_PRIVATE,
+    "slave": MS_SLAVE,
+    "shared": MS_SHARED,
+}
+
+# The new mount API has the same numbers on x86_64 and aarch64 (the unified table).
+_SYSCALLS = {
+    "x86_64": {"move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432},
+    "aarch64": {"move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432},
+}
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_SET_FD = 5
+FSCONFIG_MAX_STRING = 255  # strndup_user(value, 256) in fs/fsopen.c
+FSCONFIG_CMD_CREATE = 6
+MOVE_MOUNT_F_EMPTY_PATH = 4
+AT_FDCWD = -100
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+_MS_TO_ATTR = {
+    MS_RDONLY: MOUNT_ATTR_RDONLY,
+    MS_NOSUID: MOUNT_ATTR_NOSUID,
+    MS_NODEV: MOUNT_ATTR_NODEV,
+    MS_NOEXEC: MOUNT_ATTR_NOEXEC,
+    MS_NOATIME: MOUNT_ATTR_NOATIME,
+    MS_STRICTATIME: MOUNT_ATTR_STRICTATIME,
+    MS_NODIRATIME: MOUNT_ATTR_NODIRATIME,
+}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_char_p,
+    ctypes.c_ulong,
+    ctypes.c_char_p,
+]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.syscall.restype = ctypes.c_long
+
+
+def page_size() -> int:
+    """The largest option string (NUL included) the classic mount(2) accepts."""
+    return os.sysconf("SC_PAGE_SIZE")
+
+
+def _error(code: int, message: str) -> MountError:
+    err = MountError(message)
+    err.errno = code
+    return err
+
+
+def _enc(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
+def _sys_mount(
+    source: str | None, target: str, fstype: str | None, flags: int, data: str | None
+) -> None:
+    kmsg = _Kmsg()
+    try:
+        if _libc.mount(_enc(source), _enc(target), _enc(fstype), flags, _enc(data)) != 0:
+            code = ctypes.get_errno()
+            detail = "; ".join(kmsg.lines()) or _explain(code)
+            raise _error(code, f"mount {fstype or 'bind'} on {target}: {detail}")
+    finally:
+        kmsg.close()
+
+
+def _explain(code: int) -> str:
+    if code == errno.EPERM:
+        return "operation not permitted (mounting needs root or a user namespace)"
+    if code == errno.EINVAL:
+        return "invalid argument (the kernel refused the options; see dmesg)"
+    return os.strerror(code)
+
+
+class _Kmsg:
+    """The kernel log from now on, to recover the message a failed mount(2) printed there
+    (overlayfs reports most refusals only with pr_err). Needs read access to /dev/kmsg
+    (root); otherwise it yields nothing. Another process's overlay error logged at the
+    same moment could be picked up too: the messages are a hint, the errno is the fact."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+            os.lseek(self._fd, 0, os.SEEK_END)
+        except OSError:
+            self._fd = None
+
+    def lines(self) -> list[str]:
+        """New "overlayfs: ..." records, prefix dropped."""
+        out: list[str] = []
+        while self._fd is not None:
+            try:
+                record = os.read(self._fd, 8192).decode(errors="replace")
+            except OSError:  # EAGAIN: nothing more; EPIPE: overwritten records
+                break
+            text = record.partition(";")[2].splitlines()[0] if ";" in record else ""
+            if text.startswith("overlayfs: "):
+                out.append(text.removeprefix("overlayfs: "))
+        return out
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+# -- the new mount API ----------------------------------------------------------------
+
+
+def _syscall(name: str, *args: object) -> int:
+    table = _SYSCALLS.get(platform.machine())
+    if table is None:
+        raise Unsupported(f"the new mount API is not wired for {platform.machine()}")
+    res = _libc.syscall(ctypes.c_long(table[name]), *args)
+    if res < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+    return int(res)
+
+
+def _fs_log(fd: int) -> list[str]:
+    """Drain the messages the kernel queued on a filesystem-context fd ("e overlay: ...")."""
+    lines: list[str] = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            return lines  # ENODATA: the log is empty
+        if not chunk:
+            return lines
+        text = chunk.decode(errors="replace").strip()
+        lines.append(text[2:] if text[:2] in ("e ", "w ", "i ") else text)
+
+
+def _fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None) -> None:
+    _syscall(
+        "fsconfig",
+        ctypes.c_int(fd),
+        ctypes.c_uint(cmd),
+        ctypes.c_char_p(_enc(key)),
+        ctypes.c_char_p(_enc(value)),
+        ctypes.c_int(0),
+    )
+
+
+def _fsconfig_layer(fd: int, key: str, path: str) -> None:
+    """Give one layer to the context. fsconfig strings are capped at 255 bytes, so a longer
+    path goes as an open directory fd (FSCONFIG_SET_FD; overlay takes those since 6.13)."""
+    value = path if key.endswith("+") else escape_path(path)  # upper/work get unescaped
+    if len(os.fsencode(value)) <= FSCONFIG_MAX_STRING:
+        _fsconfig(fd, FSCONFIG_SET_STRING, key, value)
+        return
+    dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        _syscall(
+            "fsconfig",
+            ctypes.c_int(fd),
+            ctypes.c_uint(FSCONFIG_SET_FD),
+            ctypes.c_char_p(_enc(key)),
+            ctypes.c_char_p(None),
+            ctypes.c_int(dfd),
+        )
+    finally:
+        os.close(dfd)
+
+
+def _overlay_new_api(opts: OverlayOptions, source: str, target: str, flags: int) -> None:
+    kmsg = _Kmsg()
+    try:
+        _overlay_fs_context(opts, source, target, flags, kmsg)
+    finally:
+        kmsg.close()
+
+
+def _overlay_fs_context(
+    opts: OverlayOptions, source: str, target: str, flags: int, kmsg: _Kmsg
+) -> None:
+    try:
+        fd = _syscall("fsopen", ctypes.c_char_p(b"overlay"), ctypes.c_uint(FSOPEN_CLOEXEC))
+    except OSError as e:
+        raise _error(e.errno or 0, f"fsopen(overlay): {e.strerror}") from None
+    step = "fsconfig"
+    try:
+        _fsconfig(fd, FSCONFIG_SET_STRING, "source", source)
+        layers = [("lowerdir+", p) for p in opts.lowerdirs]
+        layers += [("datadir+", p) for p in opts.datadirs]
+        layers += [(k, p) for k, p in (("upperdir", opts.upperdir), ("workdir", opts.workdir))]
+        for key, path in layers:
+            if path is not None:
+                step = f"{key} {path}"
+                _fsconfig_layer(fd, key, path)
+        for key, value in opts.settings:
+            step = f"{key}={value}" if value else key
+            if value:
+                _fsconfig(fd, FSCONFIG_SET_STRING, key, value)
+            else:
+                _fsconfig(fd, FSCONFIG_SET_FLAG, key)
+        if flags & MS_RDONLY:
+            _fsconfig(fd, FSCONFIG_SET_FLAG, "ro")
+        step = "create"
+        _fsconfig(fd, FSCONFIG_CMD_CREATE)
+        step = "fsmount"
+        attrs = sum(attr for ms, attr in _MS_TO_ATTR.items() if flags & ms)
+        mfd = _syscall(
+            "fsmount", ctypes.c_int(fd), ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attrs)
+        )
+        try:
+            step = "move_mount"
+            _syscall(
+                "move_mount",
+                ctypes.c_int(mfd),
+                ctypes.c_char_p(b""),
+                ctypes.c_int(AT_FDCWD),
+                ctypes.c_char_p(os.fsencode(target)),
+                ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+            )
+        finally:
+            os.close(mfd)
+    except OSError as e:
+        log = "; ".join(_fs_log(fd) or kmsg.lines())
+        detail = log or _explain(e.errno or 0)
+        raise _error(e.errno or 0, f"mount overlay on {target} ({step}): {detail}") from None
+    finally:
+        os.close(fd)
+
+
+# -- public API -------------------------------------------------------------------------
+
+
+def split_flags(options: tuple[str, ...]) -> tuple[int, list[str], list[str]]:
+    """(MS_* flags, propagation names, remaining data options) of a `Mount`'s options."""
+    flags = 0
+    propagation: list[str] = []
+    data: list[str] = []
+    for opt in options:
+        if opt in VFS_FLAGS:
+            bit, on = VFS_FLAGS[opt]
+            flags = flags | bit if on else flags & ~bit
+        elif opt.lstrip("r") in _PROPAGATION:
+            propagation.append(opt)
+        else:
+            data.append(opt)
+    return flags, propagation, data
+
+
+def _check_target(target: str, *, directory: bool = True) -> None:
+    """A mount point must exist (a directory, unless a file is bind-mounted on it)."""
+    if "\0" in target:
+        raise InvalidOption("mount point: path contains a NUL byte")
+    if not os.path.lexists(target):
+        raise InvalidOption(f"mount point {target}: no such {'directory' if directory else 'file'}")
+    if directory and not os.path.isdir(target):
+        raise InvalidOption(f"mount point {target}: not a directory")
+
+
+def mount_overlay(opts: OverlayOptions, target: str, *, source: str = "overlay") -> None:
+    """Mount an overlay of `opts` on `target` (an existing directory).
+
+    Validates first (`InvalidOption`, nothing written); then mount(2) if the option
+    string fits in a page, else the new mount API. Raises `MountError` (errno set, the
+    kernel's message where it gives one) if the kernel refuses.
+    """
+    opts.validate()
+    _check_target(target)
+    flags, _, _ = split_flags(opts.flags)
+    data = ",".join(opts.data_options())
+    if len(os.fsencode(data)) + 1 <= page_size():
+        _sys_mount(source, target, "overlay", flags, data)
+    else:
+        _overlay_new_api(opts, source, target, flags)
+
+
+def mount(m: Mount, target: str) -> None:
+    """Perform `m` on `target`.
+
+    overlay: see `mount_overlay`. bind: type "bind" (or an option "bind"/"rbind"),
+    then a bind remount for flags such as `ro`. Any other type (tmpfs, proc, sysfs,
+    devpts, mqueue, cgroup2...) goes to mount(2) with its VFS flags as flags and the
+    other options as data. Propagation options (`private`, `rslave`...) apply after.
+    """
+    if m.type == "overlay":
+        mount_overlay(OverlayOptions.from_mount(m), target, source=m.source)
+        return
+    flags, propagation, data = split_flags(m.options)
+    bind = m.type == "bind" or "bind" in data or "rbind" in data
+    _check_target(target, directory=not bind or os.path.isdir(m.source))
+    if bind:
+        recursive = "rbind" in data
+        _sys_mount(m.source, target, None, MS_BIND | (MS_REC if recursive else 0), None)
+        if flags:
+            _sys_mount(None, target, None, MS_REMOUNT | MS_BIND | flags, None)
+    else:
+        _sys_mount(m.source, target, m.type, flags, ",".join(data) or None)
+    for name in propagation:
+        set_propagation(target, name.lstrip("r"), recursive=name.startswith("r"))
+
+
+def set_propagation(target: str, kind: str, *, recursive: bool = False) -> None:
+    """Make the mount at `target` private, slave or shared (`mount --make-[r]KIND`)."""
+    if kind not in _PROPAGATION:
+        raise InvalidOption(f"propagation {kind!r}: must be private, slave or shared")
+    _sys_mount(None, target, None, _PROPAGATION[kind] | (MS_REC if recursive else 0), None)
+
+
+def umount(target: str, lazy: bool = False) -> None:
+    """Unmount `target` (umount2; `lazy` = MNT_DETACH). As non-root, a FUSE mount of the
+    caller's is unmounted with `fusermount3 -u`. Raises MountError with a clear message."""
+    if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) == 0:
+        return
+    code = ctypes.get_errno()
+    if code == errno.EPERM and os.geteuid() != 0 and shutil.which("fusermount3"):
+        _fusermount_umount(target, lazy)
+        return
+    if code == errno.EINVAL:
+        raise _error(code, f"umount {target}: not a mount point")
+    if code == errno.ENOENT:
+        raise _error(code, f"umount {target}: no such file or directory")
+    if code == errno.EBUSY:
+        raise _error(code, f"umount {target}: target is busy (in use; try a lazy umount)")
+    if code == errno.ENOTCONN:
+        raise _error(code, f"umount {target}: FUSE server gone (transport not connected)")
+    if code == errno.EPERM:
+        raise _error(code, f"umount {target}: operation not permitted (needs root)")
+    raise _error(code, f"umount {target}: {os.strerror(code)}")
+
+
+def _fusermount_umount(target: str, lazy: bool) -> None:
+    argv = ["fusermount3", "-u", *(["-z"] if lazy else []), target]
+    res = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        text = res.stderr.strip().splitlines()
+        raise _error(errno.EPERM, text[-1] if text else f"fusermount3 -u {target} failed")
+
+
+def is_mountpoint(path: str) -> bool:
+    """True if `path` is the root of a mount (a disconnected FUSE mount counts)."""
+    try:
+        here = mount_id(path, follow=False)
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.abspath(path) == "/":
+            return True
+        return here != mount_id(parent)
+    except OSError as e:
+        if e.errno == errno.ENOTCONN:
+            return True
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+            return False
+        raise

@@ -1,0 +1,410 @@
+"""Overlay mount options: the exact `mount -t overlay -o ...` syntax, as a frozen value.
+
+`parse_options(text)` reads the option string the way the kernel does
+(fs/overlayfs/params.c): options are separated by unescaped commas, `lowerdir=A:B:C`
+lists lower layers **top first** separated by unescaped colons, `A:B::D` makes D a
+data-only layer, and a backslash escapes the next character (`\\:`, `\\,`, `\\\\`) in
+`lowerdir`, `upperdir` and `workdir`. `lowerdir+=` and `datadir+=` append one layer each,
+taken literally (no unescaping), as the kernel does. The generic VFS flags mount(8)
+accepts (`ro`, `nosuid`, `noatime`...) are kept apart in `flags`.
+
+Unknown option names are rejected with a one-line `InvalidOption` that suggests the
+closest known name: a typo (`lowerdirs=`) must not reach the kernel as silence or EINVAL.
+
+`OverlayOptions.validate()` checks what the kernel checks before it writes anything
+(directories exist, upper/work on one mount and not nested, no layer inside upperdir,
+at most 500 lower layers...) and raises `InvalidOption` naming the offending path. It only
+reads: nothing is created or changed anywhere.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from layerfs.errors import InvalidOption
+from layerfs.mounts.mntid import mount_id
+from layerfs.mounts.mount import Mount
+
+MAX_LOWER = 500  # OVL_MAX_STACK: lower plus data-only layers
+PATH_MAX = 4096  # including the terminating NUL
+
+# Generic mount(8) flags -> (MS_* bit, set it?). Not overlay options: the kernel gets them
+# as mount flags (classic API) or mount attributes (new API), never in the data string.
+VFS_FLAGS: dict[str, tuple[int, bool]] = {
+    "ro": (1, True),
+    "rw": (1, False),
+    "nosuid": (2, True),
+    "suid": (2, False),
+    "nodev": (4, True),
+    "dev": (4, False),
+    "noexec": (8, True),
+    "exec": (8, False),
+    "sync": (16, True),
+    "async": (16, False),
+    "dirsync": (128, True),
+    "noatime": (1024, True),
+    "atime": (1024, False),
+    "nodiratime": (2048, True),
+    "diratime": (2048, False),
+    "relatime": (1 << 21, True),
+    "norelatime": (1 << 21, False),
+    "strictatime": (1 << 24, True),
+    "lazytime": (1 << 25, True),
+    "nolazytime": (1 << 25, False),
+}
+
+# Overlay options with a fixed set of values (None: a bare flag), in canonical order.
+_CHOICES: dict[str, tuple[str, ...] | None] = {
+    "redirect_dir": ("on", "off", "follow", "nofollow"),
+    "index": ("on", "off"),
+    "uuid": ("on", "off", "null", "auto"),
+    "nfs_export": ("on", "off"),
+    "xino": ("on", "off", "auto"),
+    "metacopy": ("on", "off"),
+    "verity": ("on", "off", "require"),
+    "userxattr": None,
+    "volatile": None,
+    "default_permissions": None,
+}
+_LAYER_KEYS = ("lowerdir", "lowerdir+", "datadir+", "upperdir", "workdir")
+KNOWN_OPTIONS = (*_LAYER_KEYS, *_CHOICES, *VFS_FLAGS)
+
+
+@dataclass(frozen=True)
+class OverlayOptions:
+    """The options of one overlay mount.
+
+    lowerdirs: real paths, top first (unescaped); datadirs: data-only lower layers;
+    settings: overlay options other than layers, as (name, value) with value "" for a
+    bare flag (`userxattr`), in the order given; flags: generic VFS flag names (`ro`...).
+    """
+
+    lowerdirs: tuple[str, ...]
+    upperdir: str | None = None
+    workdir: str | None = None
+    datadirs: tuple[str, ...] = ()
+    settings: tuple[tuple[str, str], ...] = ()
+    flags: tuple[str, ...] = field(default=())
+
+    # -- reading -----------------------------------------------------------------------
+
+    def setting(self, name: str) -> str | None:
+        """The value of overlay option `name` ("" for a set flag), None if not given."""
+        found = None
+        for key, value in self.settings:
+            if key == name:
+                found = value  # the kernel keeps the last occurrence
+        return found
+
+    @property
+    def userxattr(self) -> bool:
+        return self.setting("userxattr") is not None
+
+    @property
+    def readonly(self) -> bool:
+        """True when mounted read-only: `ro`, or no upperdir at all."""
+        ro = False
+        for flag in self.flags:
+            if flag in ("ro", "rw"):
+                ro = flag == "ro"
+        return ro or self.upperdir is None
+
+    def layers(self) -> Iterator[tuple[str, str]]:
+        """(role, path) for every directory named: lowerdirs top first, datadirs, upper, work."""
+        yield from (("lowerdir", p) for p in self.lowerdirs)
+        yield from (("datadir", p) for p in self.datadirs)
+        if self.upperdir is not None:
+            yield "upperdir", self.upperdir
+        if self.workdir is not None:
+            yield "workdir", self.workdir
+
+    # -- rendering ---------------------------------------------------------------------
+
+    def data_options(self) -> tuple[str, ...]:
+        """The overlay-specific options, escaped, one element per option (no VFS flags)."""
+        out: list[str] = []
+        if self.lowerdirs:
+            value = ":".join(escape_path(p) for p in self.lowerdirs)
+            if self.datadirs:
+                value += "".join("::" + escape_path(p) for p in self.datadirs)
+            out.append(f"lowerdir={value}")
+        if self.upperdir is not None:
+            out.append(f"upperdir={escape_path(self.upperdir)}")
+        if self.workdir is not None:
+            out.append(f"workdir={escape_path(self.workdir)}")
+        out.extend(f"{k}={v}" if v else k for k, v in self.settings)
+        return tuple(out)
+
+    def to_string(self) -> str:
+        """The option string for `mount -t overlay -o` (parse_options reads it back)."""
+        return ",".join((*self.data_options(), *self.flags))
+
+    def to_mount(self, source: str = "overlay") -> Mount:
+        """This mount as data: `Mount("overlay", source, options)`."""
+        if not source or "\0" in source or "," in source or any(c.isspace() for c in source):
+            raise InvalidOption(f"mount source {source!r}: must be one word without commas")
+        return Mount("overlay", source, (*self.data_options(), *self.flags))
+
+    @classmethod
+    def from_mount(cls, m: Mount) -> OverlayOptions:
+        """The options of an overlay `Mount` (raises InvalidOption for another type)."""
+        if m.type != "overlay":
+            raise InvalidOption(f"mount type {m.type!r} is not overlay")
+        return parse_options(",".join(m.options))
+
+    def absolute(self) -> OverlayOptions:
+        """The same options with every directory made absolute against the cwd."""
+
+        def fix(p: str | None) -> str | None:
+            return None if p is None else os.path.abspath(p)
+
+        return replace(
+            self,
+            lowerdirs=tuple(os.path.abspath(p) for p in self.lowerdirs),
+            datadirs=tuple(os.path.abspath(p) for p in self.datadirs),
+            upperdir=fix(self.upperdir),
+            workdir=fix(self.workdir),
+        )
+
+    def with_setting(self, name: str, value: str = "") -> OverlayOptions:
+        """A copy with overlay option `name` set (replacing an earlier value)."""
+        _check_setting(name, value)
+        kept = tuple((k, v) for k, v in self.settings if k != name)
+        return replace(self, settings=(*kept, (name, value)))
+
+    # -- validation --------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise `InvalidOption` (one line, naming the path) unless the kernel could mount
+        these layers. Reads only: nothing is written."""
+        _validate_shape(self)
+        for role, path in self.layers():
+            _check_directory(role, path)
+        _validate_placement(self)
+
+
+def escape_path(path: str) -> str:
+    """Escape `\\`, `:` and `,` the way the kernel's lowerdir parser unescapes them."""
+    return path.replace("\\", "\\\\").replace(":", "\\:").replace(",", "\\,")
+
+
+def unescape(text: str) -> str:
+    """Drop each escaping backslash (the kernel's ovl_unescape)."""
+    out: list[str] = []
+    it = iter(text)
+    for ch in it:
+        out.append(next(it, "") if ch == "\\" else ch)
+    return "".join(out)
+
+
+def split_unescaped(text: str, sep: str) -> list[str]:
+    """Split at each `sep` not preceded by an escaping backslash; escapes are kept."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\":
+            current.append(text[i : i + 2])
+            i += 2
+            continue
+        if ch == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    parts.append("".join(current))
+    return parts
+
+
+def parse_options(text: str) -> OverlayOptions:
+    """Parse `mount -t overlay -o TEXT`. Raises InvalidOption (one line) for bad syntax,
+    unknown names and bad values; does not look at the filesystem (see validate())."""
+    if "\0" in text:
+        raise InvalidOption("mount options contain a NUL byte")
+    lowers: list[str] = []
+    datas: list[str] = []
+    upper: str | None = None
+    work: str | None = None
+    settings: list[tuple[str, str]] = []
+    flags: list[str] = []
+    seen_lowerdir = False
+    for opt in split_unescaped(text, ","):
+        if not opt:
+            continue
+        key, sep, value = opt.partition("=")
+        if key == "lowerdir":
+            if not sep or not value:
+                raise InvalidOption("lowerdir: empty value (give lowerdir=DIR[:DIR...])")
+            if lowers and not seen_lowerdir:
+                raise InvalidOption("lowerdir+ and datadir+ cannot be mixed with lowerdir=")
+            lowers, datas = _parse_lowerdir(value)
+            seen_lowerdir = True
+        elif key in ("lowerdir+", "datadir+"):
+            if seen_lowerdir:
+                raise InvalidOption(f"{key} cannot follow lowerdir=")
+            if not value:
+                raise InvalidOption(f"{key}: empty value")
+            if key == "datadir+":
+                if not lowers:
+                    raise InvalidOption("datadir+ needs at least one lowerdir+ before it")
+                datas.append(value)
+            elif datas:
+                raise InvalidOption("regular lower layers cannot follow data lower layers")
+            else:
+                lowers.append(value)
+        elif key in ("upperdir", "workdir"):
+            if not value:
+                raise InvalidOption(f"{key}: empty value")
+            if key == "upperdir":
+                upper = unescape(value)
+            else:
+                work = unescape(value)
+        elif key in VFS_FLAGS and not sep:
+            flags.append(key)
+        else:
+            _check_setting(key, value if sep else None)
+            settings.append((key, value))
+    return OverlayOptions(
+        lowerdirs=tuple(lowers),
+        upperdir=upper,
+        workdir=work,
+        datadirs=tuple(datas),
+        settings=tuple(settings),
+        flags=tuple(flags),
+    )
+
+
+def _parse_lowerdir(value: str) -> tuple[list[str], list[str]]:
+    """`A:B::C::D` -> (["A", "B"], ["C", "D"]): each `::` introduces a data-only layer,
+    and no regular layer may follow one (the kernel's rules)."""
+    parts = split_unescaped(value, ":")
+    if parts[0] == "":
+        raise InvalidOption("lowerdir: cannot start with ':' (cannot append a lower layer)")
+    if parts[-1] == "":
+        raise InvalidOption("lowerdir: unescaped trailing ':'")
+    lowers, datas = [unescape(parts[0])], []
+    i = 1
+    while i < len(parts):
+        if parts[i] == "":  # the empty part between the two colons of "::"
+            i += 1
+            if parts[i] == "":
+                raise InvalidOption("lowerdir: only single ':' or double '::' separators")
+            datas.append(unescape(parts[i]))
+        elif datas:
+            raise InvalidOption("lowerdir: regular layers cannot follow data layers ('::')")
+        else:
+            lowers.append(unescape(parts[i]))
+        i += 1
+    return lowers, datas
+
+
+def _check_setting(key: str, value: str | None) -> None:
+    if key not in _CHOICES:
+        if key in VFS_FLAGS:
+            raise InvalidOption(f"{key}: a flag, it takes no value")
+        close = difflib.get_close_matches(key, KNOWN_OPTIONS, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InvalidOption(f"unknown overlay mount option {key!r}{hint}")
+    choices = _CHOICES[key]
+    if choices is None:
+        if value:
+            raise InvalidOption(f"{key}: a flag, it takes no value")
+        return
+    if value is None or value not in choices:
+        raise InvalidOption(f"{key}: value must be one of {'|'.join(choices)}, not {value!r}")
+
+
+def _validate_shape(opts: OverlayOptions) -> None:
+    if not opts.lowerdirs:
+        raise InvalidOption("lowerdir: missing (give lowerdir=DIR[:DIR...])")
+    if (opts.upperdir is None) != (opts.workdir is None):
+        missing = "workdir" if opts.workdir is None else "upperdir"
+        raise InvalidOption(f"{missing}: missing (upperdir and workdir go together)")
+    if opts.upperdir is None and len(opts.lowerdirs) < 2:
+        raise InvalidOption("lowerdir: at least 2 layers are needed without an upperdir")
+    total = len(opts.lowerdirs) + len(opts.datadirs)
+    if total > MAX_LOWER:
+        raise InvalidOption(f"lowerdir: too many lower directories ({total}), limit is 500")
+    for role, path in opts.layers():
+        if "\0" in path:
+            raise InvalidOption(f"{role} {path!r}: path contains a NUL byte")
+        if not path:
+            raise InvalidOption(f"{role}: empty path")
+        if len(os.fsencode(path)) >= PATH_MAX:
+            raise InvalidOption(f"{role} {path[:40]}...: path longer than {PATH_MAX - 1} bytes")
+        long = [c for c in path.split("/") if len(os.fsencode(c)) > 255]
+        if long:
+            raise InvalidOption(f"{role} {path}: a name is longer than 255 bytes")
+
+
+def _check_directory(role: str, path: str) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InvalidOption(f"{role} {path}: no such directory") from None
+    except NotADirectoryError:
+        raise InvalidOption(f"{role} {path}: a parent is not a directory") from None
+    except PermissionError:
+        raise InvalidOption(f"{role} {path}: permission denied") from None
+    except OSError as e:
+        raise InvalidOption(f"{role} {path}: {e.strerror}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise InvalidOption(f"{role} {path}: not a directory ({_kind(st.st_mode)})")
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISFIFO(mode):
+        return "a fifo"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a directory"
+
+
+def _ancestry(path: str) -> list[tuple[int, int]]:
+    """(st_dev, st_ino) of the directory `path` resolves to and of all its ancestors."""
+    real = os.path.realpath(path)
+    out: list[tuple[int, int]] = []
+    while True:
+        st = os.stat(real)
+        out.append((st.st_dev, st.st_ino))
+        parent = os.path.dirname(real)
+        if parent == real:
+            return out
+        real = parent
+
+
+def _validate_placement(opts: OverlayOptions) -> None:
+    """The kernel's overlap checks: upperdir and workdir are on one mount, neither is
+    inside the other, and no layer is inside (or is) upperdir or workdir, or contains them."""
+    if opts.upperdir is None or opts.workdir is None:
+        return
+    upper, work = opts.upperdir, opts.workdir
+    up_st, work_st = os.stat(upper), os.stat(work)
+    if up_st.st_dev != work_st.st_dev or mount_id(upper) != mount_id(work):
+        raise InvalidOption(
+            f"workdir {work}: on another filesystem than upperdir {upper} (must be the same mount)"
+        )
+    chains = {role_path: _ancestry(role_path[1]) for role_path in opts.layers()}
+    writable = [("upperdir", upper), ("workdir", work)]
+    for w_role, w_path in writable:
+        w_id = chains[(w_role, w_path)][0]
+        for role, path in chains:
+            if (role, path) == (w_role, w_path):
+                continue
+            other = chains[(role, path)]
+            if other[0] == w_id:
+                raise InvalidOption(f"{role} {path}: is the same directory as {w_role} {w_path}")
+            if w_id in other[1:]:
+                raise InvalidOption(f"{role} {path}: is inside {w_role} {w_path}")
+            if other[0] in chains[(w_role, w_path)][1:]:
+                raise InvalidOption(f"{w_role} {w_path}: is inside {role} {path}")
