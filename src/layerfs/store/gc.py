@@ -1,0 +1,97 @@
+"""Garbage collection: what nothing references, and removing it.
+
+References: a layer is referenced by image rows, snapshots (as parent or as the named
+layer), child layers, the build cache and live leases (the `layer_refcounts` view); a
+blob by image rows (config = image id, manifest, layer blobs) and live leases.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from layerfs.digest import Digest
+from layerfs.store.durable import remove_tree
+
+if TYPE_CHECKING:
+    from layerfs.store.store import Store
+
+
+@dataclass(frozen=True)
+class GcResult:
+    """What a collection removed and how many bytes of files that freed."""
+
+    layers: tuple[Digest, ...]
+    blobs: tuple[Digest, ...]
+    freed: int
+
+
+def unreferenced_layer(store: Store, chain_id: Digest) -> bool:
+    """True if the layer has no row or a row with refcount 0."""
+    row = store.db.execute(
+        "SELECT refcount FROM layer_refcounts WHERE chain_id = ?", (str(chain_id),)
+    ).fetchone()
+    return row is None or row[0] == 0
+
+
+_BLOB_REFS = """
+SELECT 1 FROM images WHERE id = :d OR manifest_digest = :d
+UNION ALL SELECT 1 FROM image_layers WHERE blob_digest = :d
+UNION ALL SELECT 1 FROM lease_resources WHERE kind = 'blob' AND ref = :d
+LIMIT 1
+"""
+
+
+def unreferenced_blob(store: Store, digest: Digest) -> bool:
+    return store.db.execute(_BLOB_REFS, {"d": str(digest)}).fetchone() is None
+
+
+def referenced_blobs(store: Store) -> set[Digest]:
+    """Every blob digest some row names (present on disk or not)."""
+    q = """
+    SELECT id FROM images UNION SELECT manifest_digest FROM images
+    UNION SELECT blob_digest FROM image_layers
+    UNION SELECT ref FROM lease_resources WHERE kind = 'blob'
+    """
+    return {Digest.parse(r[0]) for r in store.db.execute(q)}
+
+
+def unreferenced_layers(store: Store) -> list[Digest]:
+    q = "SELECT chain_id FROM layer_refcounts WHERE refcount = 0 ORDER BY chain_id"
+    return [Digest.parse(r[0]) for r in store.db.execute(q)]
+
+
+def _tree_size(path: str) -> int:
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(path):
+        for name in dirnames + filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_blocks * 512
+            except FileNotFoundError:
+                continue
+    return total
+
+
+def collect(store: Store) -> GcResult:
+    """Remove every layer and blob nothing references (layers top-down). Takes the lock."""
+    removed_layers: list[Digest] = []
+    removed_blobs: list[Digest] = []
+    freed = 0
+    with store.lock:
+        while True:
+            doomed = unreferenced_layers(store)
+            if not doomed:
+                break
+            for chain in doomed:
+                freed += _tree_size(store.paths.layer(chain))
+                store.delete_layer(chain)
+                removed_layers.append(chain)
+        referenced = referenced_blobs(store)
+        for digest in store.blobs.digests():
+            if digest not in referenced:
+                path = store.paths.blob(digest)
+                freed += os.lstat(path).st_size
+                remove_tree(path)
+                removed_blobs.append(digest)
+    return GcResult(tuple(removed_layers), tuple(removed_blobs), freed)

@@ -1,0 +1,129 @@
+"""Layers: unpack a tar once per chain id into `layers/<chain-id>/diff`, shared by all.
+
+`unpack` applies an uncompressed layer tar into a private dir of an ingest (kernel
+on-disk form, the store's whiteout format) and measures it; `commit_layer` publishes it
+under its chain id, or discards it when that chain id is already present. A layer is
+never visible half-unpacked: the dir is synced and renamed into place before its row is
+committed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+from layerfs.archive.apply import apply_tar
+from layerfs.archive.generate import write_tar
+from layerfs.digest import Digest
+from layerfs.errors import NotFound
+from layerfs.oci.chain import chain_ids
+from layerfs.store.durable import publish, remove_tree, syncfs
+from layerfs.store.records import LayerRecord
+
+if TYPE_CHECKING:
+    from layerfs.store.ingest import Ingest
+    from layerfs.store.store import Store
+
+
+@dataclass(frozen=True)
+class Unpacked:
+    """A layer unpacked into an ingest: `path` holds `diff/`; not yet published."""
+
+    path: str
+    diff_id: Digest
+    size: int
+
+    @property
+    def diff(self) -> str:
+        return os.path.join(self.path, "diff")
+
+
+def chain_of(parent: Digest | None, diff_id: Digest) -> Digest:
+    """The chain id of `diff_id` on top of the stack whose chain id is `parent`."""
+    if parent is None:
+        return diff_id
+    return chain_ids([parent, diff_id])[1]
+
+
+def tree_digest(diffdir: str) -> Digest:
+    """The digest of the store's deterministic re-tar of a layer dir (nothing written)."""
+    with open(os.devnull, "wb") as sink:
+        return write_tar(diffdir, sink).diff_id
+
+
+def unpack(store: Store, ingest: Ingest, stream: BinaryIO) -> Unpacked:
+    """Apply an UNCOMPRESSED layer tar into a fresh dir of `ingest`.
+
+    Raises `InvalidLayer` for hostile or malformed input (the partial dir stays in the
+    ingest and goes away with it). The caller keeps ownership of `stream`.
+    """
+    path = ingest.temp_dir("layer")
+    diff = os.path.join(path, "diff")
+    os.mkdir(diff, 0o755)
+    result = apply_tar(stream, diff, fmt=store.whiteout_format)
+    return Unpacked(path, result.diff_id, result.size)
+
+
+def commit_layer(
+    store: Store, ingest: Ingest, unpacked: Unpacked, parent: Digest | None
+) -> LayerRecord:
+    """Publish `unpacked` as the layer on top of `parent` (idempotent per chain id).
+
+    When the chain id is already committed the unpacked copy is discarded and the
+    existing record returned. Either way the layer is leased to `ingest`.
+    """
+    chain = chain_of(parent, unpacked.diff_id)
+    if store.has_layer(chain):
+        with store.lock:
+            if store.has_layer(chain):
+                ingest.use("layer", chain)
+                remove_tree(unpacked.path)
+                return store.layer(chain)
+    digest = tree_digest(unpacked.diff)
+    syncfs(unpacked.path)
+    with store.lock:
+        if store.has_layer(chain):  # another writer committed it meanwhile
+            ingest.use("layer", chain)
+            remove_tree(unpacked.path)
+            return store.layer(chain)
+        if parent is not None and not store.has_layer(parent):
+            raise NotFound(f"parent layer {parent} is not in the store")
+        ingest.use("layer", chain)
+        final = store.paths.layer(chain)
+        remove_tree(final)  # a leftover of a rolled-back lease; no row names it
+        publish(unpacked.path, final)
+        record = LayerRecord(
+            chain_id=chain,
+            diff_id=unpacked.diff_id,
+            parent=parent,
+            size=unpacked.size,
+            tree_digest=digest,
+            whiteouts=store.whiteout_format.value,
+            created=time.time(),
+        )
+        with store.transaction() as db:
+            db.execute(
+                "INSERT INTO layers(chain_id, diff_id, parent, size, tree_digest, whiteouts,"
+                " created) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    str(chain),
+                    str(record.diff_id),
+                    None if parent is None else str(parent),
+                    record.size,
+                    str(record.tree_digest),
+                    record.whiteouts,
+                    record.created,
+                ),
+            )
+        return record
+
+
+def use_layer(store: Store, ingest: Ingest, chain: Digest) -> LayerRecord | None:
+    """Lease an already committed layer to `ingest`; None when it is not in the store."""
+    with store.lock:
+        if not store.has_layer(chain):
+            return None
+        ingest.use("layer", chain)
+        return store.layer(chain)

@@ -1,0 +1,123 @@
+"""Adding images to the store: from any `Image` representation, or from new blobs.
+
+`add_image` copies an image given through the one image interface (OCI layout, archive,
+registry, another store): each layer blob is fetched only if missing and verified while
+written, each layer unpacked only if its chain id is new, and the image rows written
+last. A failure (bad digest, hostile tar) rolls the ingest back: the store is as before.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, BinaryIO
+
+from layerfs.archive.compress import decompressed
+from layerfs.digest import Digest
+from layerfs.errors import DigestMismatch, InvalidInput
+from layerfs.oci import mediatypes as mt
+from layerfs.oci.chain import chain_ids
+from layerfs.oci.descriptor import Descriptor
+from layerfs.oci.image import Image
+from layerfs.oci.manifest import Manifest
+from layerfs.store import images
+from layerfs.store.blobs import write_temp
+from layerfs.store.images import NewImage
+from layerfs.store.layers import commit_layer, unpack, use_layer
+from layerfs.store.records import ImageLayerRecord, ImageRecord
+
+if TYPE_CHECKING:
+    from layerfs.store.ingest import Ingest
+    from layerfs.store.store import Store
+
+Progress = Callable[[str, int], None]
+"""Called with (event, bytes): "blob" after a blob is stored, "layer" after a layer."""
+
+
+def store_blob(
+    ingest: Ingest, stream: BinaryIO, expected: Digest | None = None
+) -> tuple[Digest, int]:
+    """Write `stream` as a blob (verified against `expected` if given); (digest, size).
+
+    An existing blob with the expected digest is reused without reading `stream`.
+    The caller keeps ownership of `stream`.
+    """
+    if expected is not None and ingest.use_blob(expected):
+        return expected, ingest.store.blobs.size(expected)
+    tmp = ingest.temp_path("blob")
+    digest, size = write_temp(stream, tmp, expected)
+    ingest.commit_blob(tmp, digest)
+    return digest, size
+
+
+def store_bytes(ingest: Ingest, data: bytes) -> Digest:
+    """Store small content (config, manifest) as a blob; returns its digest."""
+    return store_blob(ingest, io.BytesIO(data))[0]
+
+
+def _raw(image: Image, method: str, fallback: bytes) -> bytes:
+    raw = getattr(image, method, None)
+    return raw() if callable(raw) else fallback
+
+
+def add_image(
+    store: Store, image: Image, tags: Sequence[str] = (), progress: Progress | None = None
+) -> ImageRecord:
+    """Copy `image` into the store under `tags`; returns its record (idempotent).
+
+    The config and manifest are kept byte for byte when the representation offers
+    `raw_config()`/`raw_manifest()`; otherwise they are re-encoded canonically (a new
+    manifest digest; the image id changes only if the original config was not canonical).
+    Raises DigestMismatch / InvalidLayer / InvalidInput; the store is then unchanged.
+    """
+    config = image.config()
+    manifest = image.manifest()
+    layers = image.layers()
+    if len(layers) != len(config.diff_ids):
+        raise InvalidInput(
+            f"image has {len(layers)} layers but its config lists {len(config.diff_ids)} diff_ids"
+        )
+    with store.ingest() as ingest:
+        config_bytes = _raw(image, "raw_config", config.to_json())
+        config_digest = store_bytes(ingest, config_bytes)
+        entries: list[ImageLayerRecord] = []
+        parent: Digest | None = None
+        for index, (layer, diff_id, chain) in enumerate(
+            zip(layers, config.diff_ids, chain_ids(config.diff_ids), strict=True)
+        ):
+            with layer.compressed() as stream:
+                digest, size = store_blob(ingest, stream, layer.digest())
+            if progress:
+                progress("blob", size)
+            if use_layer(store, ingest, chain) is None:
+                with decompressed(store.blobs.open_blob(digest)) as tar:
+                    unpacked = unpack(store, ingest, tar)
+                if unpacked.diff_id != diff_id:
+                    raise DigestMismatch(
+                        f"layer {index} ({digest}): tar hashes to {unpacked.diff_id},"
+                        f" the config says {diff_id}"
+                    )
+                commit_layer(store, ingest, unpacked, parent)
+            if progress:
+                progress("layer", size)
+            entries.append(ImageLayerRecord(index, chain, digest, size, layer.media_type()))
+            parent = chain
+        if config_digest != manifest.config.digest:
+            manifest = Manifest(
+                config=Descriptor(manifest.config.media_type, config_digest, len(config_bytes)),
+                layers=manifest.layers,
+                media_type=manifest.media_type,
+                annotations=manifest.annotations,
+            )
+            manifest_bytes = manifest.to_json()
+        else:
+            manifest_bytes = _raw(image, "raw_manifest", manifest.to_json())
+        manifest_digest = store_bytes(ingest, manifest_bytes)
+        new = NewImage(
+            config_digest=config_digest,
+            manifest_digest=manifest_digest,
+            manifest_media_type=manifest.media_type or mt.OCI_MANIFEST,
+            created=config.created,
+            layers=tuple(entries),
+        )
+        return images.put_image(store, ingest, new, tags)
