@@ -300,7 +300,7 @@ def split_flags(options: tuple[str, ...]) -> tuple[int, list[str], list[str]]:
     return flags, propagation, data
 
 
-def _check_target(target: str, *, directory: bool = True) -> None:
+def check_target(target: str, *, directory: bool = True) -> None:
     """A mount point must exist (a directory, unless a file is bind-mounted on it)."""
     if "\0" in target:
         raise InvalidOption("mount point: path contains a NUL byte")
@@ -318,7 +318,7 @@ def mount_overlay(opts: OverlayOptions, target: str, *, source: str = "overlay")
     kernel's message where it gives one) if the kernel refuses.
     """
     opts.validate()
-    _check_target(target)
+    check_target(target)
     flags, _, _ = split_flags(opts.flags)
     data = ",".join(opts.data_options())
     if len(os.fsencode(data)) + 1 <= page_size():
@@ -340,7 +340,7 @@ def mount(m: Mount, target: str) -> None:
         return
     flags, propagation, data = split_flags(m.options)
     bind = m.type == "bind" or "bind" in data or "rbind" in data
-    _check_target(target, directory=not bind or os.path.isdir(m.source))
+    check_target(target, directory=not bind or os.path.isdir(m.source))
     if bind:
         recursive = "rbind" in data
         _sys_mount(m.source, target, None, MS_BIND | (MS_REC if recursive else 0), None)
