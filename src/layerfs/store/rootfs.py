@@ -1,0 +1,137 @@
+"""`layerfs import`: a one-layer image from a root file system tar or directory.
+
+Like `podman import`: the tar (plain, gzip or zstd) or the directory becomes the only
+layer of a new image whose config has the host platform and one history entry. A plain
+tar is compressed with gzip for the layer blob; a compressed one is kept as it is.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, BinaryIO
+
+from layerfs.archive.compress import compress_stream, decompressed, detect
+from layerfs.archive.generate import write_tree_tar
+from layerfs.digest import Digest
+from layerfs.errors import InvalidInput
+from layerfs.oci import mediatypes as mt
+from layerfs.oci.config import ContainerConfig, HistoryEntry, ImageConfig
+from layerfs.oci.descriptor import Descriptor
+from layerfs.oci.manifest import Manifest
+from layerfs.oci.platform import Platform
+from layerfs.store import images
+from layerfs.store.images import NewImage
+from layerfs.store.layers import Unpacked, commit_layer, unpack
+from layerfs.store.put import store_blob, store_bytes
+from layerfs.store.records import ImageLayerRecord, ImageRecord
+
+if TYPE_CHECKING:
+    from layerfs.store.ingest import Ingest
+    from layerfs.store.store import Store
+
+
+def created_now() -> str:
+    """RFC 3339 UTC time: `SOURCE_DATE_EPOCH` when set (reproducible), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            when = datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
+        except ValueError:
+            raise InvalidInput(f"SOURCE_DATE_EPOCH={epoch!r} is not an integer") from None
+    else:
+        when = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _spool(ingest: Ingest, stream: BinaryIO) -> str:
+    path = ingest.temp_path("input")
+    with open(path, "wb") as out:
+        shutil.copyfileobj(stream, out, 1 << 20)
+    return path
+
+
+def _layer_from_file(ingest: Ingest, path: str) -> tuple[Unpacked, Digest, int, str]:
+    """Unpack the tar at `path` and store its blob: (unpacked, blob digest, size, type)."""
+    with open(path, "rb") as f:
+        algo = detect(f.read(8))
+    if algo not in ("none", "gzip", "zstd"):
+        raise InvalidInput(f"{path}: {algo} tars are not supported (use plain, gzip or zstd)")
+    if algo == "none":
+        with open(path, "rb") as f:
+            unpacked = unpack(ingest.store, ingest, f)
+        tmp = ingest.temp_path("blob")
+        with open(path, "rb") as src, open(tmp, "wb") as dst:
+            result = compress_stream(src, dst, "gzip")
+            dst.flush()
+            os.fsync(dst.fileno())
+        ingest.commit_blob(tmp, result.digest)
+        return unpacked, result.digest, result.size, mt.OCI_LAYER_GZIP
+    with open(path, "rb") as f:
+        digest, size = store_blob(ingest, f)
+    with decompressed(ingest.store.blobs.open_blob(digest)) as tar:
+        unpacked = unpack(ingest.store, ingest, tar)
+    return unpacked, digest, size, mt.layer_type(algo)
+
+
+def import_rootfs(
+    store: Store,
+    source: str | BinaryIO,
+    tags: Sequence[str] = (),
+    *,
+    message: str | None = None,
+    config: ContainerConfig | None = None,
+) -> ImageRecord:
+    """Make a one-layer image from a tar file, a directory or a stream of a tar.
+
+    `message` becomes the history comment (podman's `--message`); `config` the run
+    defaults (env, cmd...). Hostile tars raise InvalidLayer and leave the store unchanged.
+    """
+    label = source if isinstance(source, str) else "-"
+    with store.ingest() as ingest:
+        if isinstance(source, str) and os.path.isdir(source):
+            path = ingest.temp_path("tree-tar")
+            with open(path, "wb") as out:
+                write_tree_tar(source, out)
+        elif isinstance(source, str):
+            if not os.path.isfile(source):
+                raise InvalidInput(f"{source}: no such file or directory")
+            path = source
+        else:
+            path = _spool(ingest, source)
+        unpacked, blob, blob_size, media_type = _layer_from_file(ingest, path)
+        layer = commit_layer(store, ingest, unpacked, None)
+        created = created_now()
+        host = Platform.host()
+        image_config = ImageConfig(
+            architecture=host.architecture,
+            os=host.os,
+            variant=host.variant,
+            config=config or ContainerConfig(),
+            created=created,
+        ).with_layer(
+            layer.diff_id,
+            HistoryEntry(
+                created=created,
+                created_by=f"layerfs import {os.path.basename(label) or label}",
+                comment=message or f"Imported from {label}",
+            ),
+        )
+        config_bytes = image_config.to_json()
+        config_digest = store_bytes(ingest, config_bytes)
+        manifest = Manifest(
+            config=Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)),
+            layers=(Descriptor(media_type, blob, blob_size),),
+            media_type=mt.OCI_MANIFEST,
+        )
+        manifest_digest = store_bytes(ingest, manifest.to_json())
+        new = NewImage(
+            config_digest=config_digest,
+            manifest_digest=manifest_digest,
+            manifest_media_type=mt.OCI_MANIFEST,
+            created=created,
+            layers=(ImageLayerRecord(0, layer.chain_id, blob, blob_size, media_type),),
+        )
+        return images.put_image(store, ingest, new, tags)
