@@ -1,0 +1,230 @@
+"""The kernel driver on real mounts: mount(2), the new mount API, umount, errors (root)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from layerfs.errors import InvalidOption, MountError
+from layerfs.mounts import kernel
+from layerfs.mounts.mount import Mount
+from layerfs.mounts.options import OverlayOptions, parse_options
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="kernel mounts need root")
+
+
+def tree_state(root: Path) -> list[tuple[str, int, int, int]]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            st = os.lstat(os.path.join(dirpath, name))
+            out.append((os.path.join(dirpath, name), st.st_mode, st.st_size, st.st_mtime_ns))
+    return sorted(out)
+
+
+@pytest.fixture
+def targets() -> Iterator[list[str]]:
+    """Mount points a test used: whatever is still mounted there is unmounted (lazily)."""
+    used: list[str] = []
+    try:
+        yield used
+    finally:
+        for target in reversed(used):
+            while kernel.is_mountpoint(target):
+                kernel.umount(target, lazy=True)
+
+
+def make_stack(root: Path, n: int, name: str = "layer") -> tuple[list[str], str, str, str]:
+    """n lower dirs (each with own-<i> and a shared file naming its layer), upper, work, merged."""
+    lowers = []
+    for i in range(n):
+        d = root / f"{name}-{i:03d}"
+        d.mkdir(parents=True)
+        (d / f"own-{i}").write_text(str(i))
+        (d / "shared").write_text(str(i))
+        lowers.append(str(d))
+    for n_ in ("upper", "work", "merged"):
+        (root / n_).mkdir()
+    return lowers, str(root / "upper"), str(root / "work"), str(root / "merged")
+
+
+def mountinfo_options(target: str) -> str:
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            if fields[4] == target:
+                return fields[-1]
+    raise AssertionError(f"{target} not in mountinfo")
+
+
+def test_classic_mount_umount(tmp_path: Path, targets: list[str]) -> None:
+    lowers, upper, work, merged = make_stack(tmp_path, 2)
+    targets.append(merged)
+    assert not kernel.is_mountpoint(merged)
+    kernel.mount_overlay(OverlayOptions(tuple(lowers), upper, work), merged)
+    assert kernel.is_mountpoint(merged)
+    assert sorted(os.listdir(merged)) == ["own-0", "own-1", "shared"]
+    assert Path(merged, "shared").read_text() == "0"  # the first lowerdir is the top
+    assert mountinfo_options(merged).split(",")[1].startswith("lowerdir=")  # mount(2)
+    Path(merged, "new").write_text("x")
+    assert Path(upper, "new").read_text() == "x"
+    kernel.umount(merged)
+    assert not kernel.is_mountpoint(merged)
+    assert os.listdir(merged) == []
+
+
+def test_long_option_string_uses_new_api(tmp_path: Path, targets: list[str]) -> None:
+    # 20 layers of ~230 bytes each: > 4096 bytes of options, each path < 256 (strings)
+    lowers, upper, work, merged = make_stack(tmp_path / ("p" * 150), 20, "q" * 40)
+    targets.append(merged)
+    opts = OverlayOptions(tuple(lowers), upper, work)
+    assert len(",".join(opts.data_options())) >= kernel.page_size()
+    kernel.mount_overlay(opts, merged)
+    assert "lowerdir+=" in mountinfo_options(merged)
+    assert len(os.listdir(merged)) == 21
+    assert Path(merged, "shared").read_text() == "0"
+
+
+def test_500_layers_long_paths_501_fails(tmp_path: Path, targets: list[str]) -> None:
+    deep = tmp_path / ("d" * 200) / ("e" * 200)
+    lowers, upper, work, merged = make_stack(deep, 501, "layer-" + "x" * 150)
+    assert all(len(p) > 400 for p in lowers)  # longer than fsconfig's 255-byte strings
+    targets.append(merged)
+    kernel.mount_overlay(OverlayOptions(tuple(lowers[:500]), upper, work), merged)
+    names = os.listdir(merged)
+    assert len(names) == 501
+    assert Path(merged, "own-499").read_text() == "499"
+    assert Path(merged, "shared").read_text() == "0"
+    Path(merged, "own-250").write_text("changed")  # copy-up from layer 250
+    assert Path(upper, "own-250").read_text() == "changed"
+    kernel.umount(merged)
+
+    too_many = OverlayOptions(tuple(lowers), upper, work)
+    with pytest.raises(InvalidOption, match=r"too many lower directories \(501\), limit is 500"):
+        kernel.mount_overlay(too_many, merged)
+    # past our own validation the kernel refuses too, and says why
+    with pytest.raises(MountError, match="too many lower directories") as info:
+        kernel._overlay_new_api(too_many, "overlay", merged, 0)
+    assert info.value.errno == errno.EINVAL
+    assert not kernel.is_mountpoint(merged)
+
+
+@pytest.mark.parametrize("long", [False, True], ids=["mount2", "fsopen"])
+def test_kernel_message_on_refusal_and_nothing_written(
+    tmp_path: Path, targets: list[str], long: bool
+) -> None:
+    lowers, upper, work, merged = make_stack(tmp_path / ("p" * 200 if long else "s"), 20)
+    targets.append(merged)
+    # userxattr with redirect_dir=on: valid syntax, refused by the kernel itself
+    opts = OverlayOptions(tuple(lowers), upper, work).with_setting("userxattr")
+    opts = opts.with_setting("redirect_dir", "on")
+    before = tree_state(tmp_path)
+    with pytest.raises(MountError) as info:
+        kernel.mount_overlay(opts, merged)
+    assert "conflicting options" in str(info.value)
+    assert info.value.errno == errno.EINVAL
+    assert "\n" not in str(info.value)
+    assert tree_state(tmp_path) == before
+    assert not kernel.is_mountpoint(merged)
+
+
+def test_escaped_names_both_apis(tmp_path: Path, targets: list[str]) -> None:
+    odd = tmp_path / "odd:name,with\\chars"
+    odd.mkdir()
+    (odd / "f").write_text("odd")
+    lowers, upper, work, merged = make_stack(tmp_path / "u,p:p", 1)
+    targets.append(merged)
+    opts = parse_options(
+        OverlayOptions((str(odd), *lowers), upper, work).to_string()
+    )  # through the text form
+    assert opts.lowerdirs[0] == str(odd)
+    kernel.mount_overlay(opts, merged)
+    assert Path(merged, "f").read_text() == "odd"
+    Path(merged, "g").write_text("g")
+    assert Path(upper, "g").exists()
+    kernel.umount(merged)
+    kernel._overlay_new_api(opts, "overlay", merged, 0)
+    assert Path(merged, "f").read_text() == "odd"
+    assert Path(merged, "g").read_text() == "g"
+
+
+def test_readonly_flag(tmp_path: Path, targets: list[str]) -> None:
+    lowers, _, _, merged = make_stack(tmp_path, 2)
+    targets.append(merged)
+    kernel.mount(parse_options(f"lowerdir={lowers[0]}:{lowers[1]},nosuid,ro").to_mount(), merged)
+    assert Path(merged, "shared").read_text() == "0"
+    with pytest.raises(OSError) as info:
+        Path(merged, "x").write_text("x")
+    assert info.value.errno == errno.EROFS
+    assert os.statvfs(merged).f_flag & os.ST_NOSUID
+
+
+def test_bind_tmpfs_and_propagation(tmp_path: Path, targets: list[str]) -> None:
+    src, dst, tmp = tmp_path / "src", tmp_path / "dst", tmp_path / "tmp"
+    for d in (src, dst, tmp):
+        d.mkdir()
+    (src / "f").write_text("bound")
+    targets.extend([str(dst), str(tmp)])
+    kernel.mount(Mount("bind", str(src), ("rbind", "ro", "rprivate")), str(dst))
+    assert kernel.is_mountpoint(str(dst))
+    assert (dst / "f").read_text() == "bound"
+    with pytest.raises(OSError, match="Read-only"):
+        (dst / "g").write_text("x")
+    kernel.mount(Mount("tmpfs", "tmpfs", ("size=1m", "mode=700", "nodev")), str(tmp))
+    st = os.statvfs(tmp)
+    assert st.f_blocks * st.f_frsize == 1024 * 1024
+    assert st.f_flag & os.ST_NODEV
+    # a single file bound onto a file
+    (tmp_path / "file-target").write_text("")
+    targets.append(str(tmp_path / "file-target"))
+    kernel.mount(Mount("bind", str(src / "f"), ("bind",)), str(tmp_path / "file-target"))
+    assert (tmp_path / "file-target").read_text() == "bound"
+
+
+def test_mount_errors(tmp_path: Path) -> None:
+    lowers, upper, work, _ = make_stack(tmp_path, 2)
+    opts = OverlayOptions(tuple(lowers), upper, work)
+    with pytest.raises(InvalidOption, match=r"mount point .*: no such directory"):
+        kernel.mount_overlay(opts, str(tmp_path / "missing"))
+    assert not (tmp_path / "missing").exists()
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(InvalidOption, match="not a directory"):
+        kernel.mount_overlay(opts, str(tmp_path / "afile"))
+    with pytest.raises(MountError, match=r"(?i)no such device"):
+        kernel.mount(Mount("nosuchfs", "none"), str(tmp_path / "upper"))
+
+
+def test_umount_errors(tmp_path: Path, targets: list[str]) -> None:
+    with pytest.raises(MountError, match="not a mount point") as info:
+        kernel.umount(str(tmp_path))
+    assert info.value.errno == errno.EINVAL
+    with pytest.raises(MountError, match="no such file"):
+        kernel.umount(str(tmp_path / "missing"))
+    lowers, upper, work, merged = make_stack(tmp_path, 2)
+    targets.append(merged)
+    kernel.mount_overlay(OverlayOptions(tuple(lowers), upper, work), merged)
+    fd = os.open(os.path.join(merged, "shared"), os.O_RDONLY)
+    try:
+        with pytest.raises(MountError, match="busy") as info:
+            kernel.umount(merged)
+        assert info.value.errno == errno.EBUSY
+        kernel.umount(merged, lazy=True)
+        assert not kernel.is_mountpoint(merged)
+        assert os.read(fd, 10) == b"0"  # a lazily detached mount stays usable for open fds
+    finally:
+        os.close(fd)
+
+
+def test_is_mountpoint(tmp_path: Path) -> None:
+    assert kernel.is_mountpoint("/")
+    assert kernel.is_mountpoint("/proc")
+    assert not kernel.is_mountpoint(str(tmp_path))
+    assert not kernel.is_mountpoint(str(tmp_path / "missing"))
+    (tmp_path / "f").write_text("")
+    assert not kernel.is_mountpoint(str(tmp_path / "f"))
+    (tmp_path / "link").symlink_to("/proc")
+    assert not kernel.is_mountpoint(str(tmp_path / "link"))  # a symlink is never one
