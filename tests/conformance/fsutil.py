@@ -1,0 +1,162 @@
+"""fd-relative file system helpers for the conformance suite.
+
+Paths inside a mount or a layer may be longer than PATH_MAX once the mount point is put in
+front of them, so nothing here builds an absolute host path: objects are reached from a
+directory fd. Paths of a *mount* are resolved with openat2(RESOLVE_IN_ROOT), i.e. exactly as
+a process chrooted at the mount root would resolve them (absolute symlinks stay inside).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+from collections.abc import Iterator
+
+PATH_MAX = 4096
+SYS_OPENAT2 = 437  # same number on every architecture (unified syscall table)
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_IN_ROOT = 0x10
+
+
+class _OpenHow(ctypes.Structure):
+    _fields_ = (
+        ("flags", ctypes.c_uint64),
+        ("mode", ctypes.c_uint64),
+        ("resolve", ctypes.c_uint64),
+    )
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+
+def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
+    """openat2(2): a new fd or OSError with the kernel's errno."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    fd = _libc.syscall(
+        SYS_OPENAT2,
+        ctypes.c_int(dirfd),
+        ctypes.c_char_p(os.fsencode(path)),
+        ctypes.byref(how),
+        ctypes.c_size_t(ctypes.sizeof(how)),
+    )
+    if fd < 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), path)
+    return int(fd)
+
+
+def split_union_path(path: str) -> tuple[str, str]:
+    """("/a/b", "c") for "/a/b/c"; the parent of a top-level name is "/"."""
+    parent, _, name = path.rstrip("/").rpartition("/")
+    return (parent or "/"), name
+
+
+def open_in_root(rootfd: int, path: str, flags: int) -> int:
+    """Open `path` (a union path) below `rootfd` with chroot semantics.
+
+    A string the kernel would refuse as a path (PATH_MAX and over) is given to the kernel
+    anyway so that it, not this helper, answers ENAMETOOLONG.
+    """
+    return openat2(rootfd, path or "/", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+
+@contextlib.contextmanager
+def parent_fd(rootfd: int, path: str) -> Iterator[tuple[int, str]]:
+    """(fd of the parent directory, final name) of a union path, resolved in the root.
+
+    The whole string is first offered to the kernel when it is PATH_MAX long or longer,
+    so that such a path fails as it would for a chrooted process (ENAMETOOLONG).
+    """
+    if len(os.fsencode(path)) >= PATH_MAX:
+        with contextlib.suppress(FileNotFoundError):
+            os.close(open_in_root(rootfd, path, os.O_PATH | os.O_NOFOLLOW))
+    parent, name = split_union_path(path)
+    if not name:
+        raise OSError(errno.EBUSY, os.strerror(errno.EBUSY), path)
+    fd = open_in_root(rootfd, parent, os.O_PATH | os.O_DIRECTORY)
+    try:
+        yield fd, name
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def object_fd(dirfd: int, name: str) -> Iterator[int]:
+    """An O_PATH fd of `name` in `dirfd`, never following a final symlink."""
+    fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dirfd)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def magic(fd: int) -> str:
+    """The /proc magic link of an fd: path calls through it reach the object itself,
+    symlinks included, whatever its real path length."""
+    return f"/proc/self/fd/{fd}"
+
+
+def read_all(fd: int) -> bytes:
+    """Read an fd to its end (the fd stays open)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of `data` to `fd`."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def open_dir_path(dirfd: int, relpath: str) -> int:
+    """An O_PATH fd of the directory `relpath` below `dirfd`, one component at a time
+    (works for paths far longer than PATH_MAX; never follows a symlink)."""
+    fd = os.dup(dirfd)
+    for comp in (c for c in relpath.split("/") if c):
+        try:
+            nfd = os.open(comp, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          dir_fd=fd)
+        finally:
+            os.close(fd)
+        fd = nfd
+    return fd
+
+
+def remove_tree(path: str) -> None:
+    """rm -rf that copes with trees deeper than PATH_MAX (fd-relative)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        os.unlink(path)
+        return
+    try:
+        _empty_dir(fd)
+    finally:
+        os.close(fd)
+    os.rmdir(path)
+
+
+def _empty_dir(fd: int) -> None:
+    with os.scandir(fd) as it:
+        names = [(de.name, de.is_dir(follow_symlinks=False)) for de in it]
+    for name, is_dir in names:
+        if is_dir:
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          dir_fd=fd)
+            try:
+                _empty_dir(sub)
+            finally:
+                os.close(sub)
+            os.rmdir(name, dir_fd=fd)
+        else:
+            os.unlink(name, dir_fd=fd)

@@ -1,0 +1,245 @@
+"""Named scenarios: the seed's lab and the bugs other union implementations shipped.
+
+Each runs on the kernel and on the front end under test, with identical layer copies;
+the outcomes of every step, the merged trees and the upper dirs must be equal.
+"""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from .conftest import UnionFactory
+from .layers import Stack, dir_, fifo, file, hardlink, opaque, symlink, whiteout
+from .scenario import CHECK, REMOUNT, Scenario, fails, ok, probe, run
+
+SEED_LAB = Scenario(
+    "seed-lab-part1",
+    Stack(((file("base.txt", "base file\n"), file("modify.txt", "will be modified\n"),
+            file("delete.txt", "will be deleted\n")),)),
+    (
+        ok("listdir", "/"),
+        ok("read", "/base.txt"),
+        ok("write_file", "/new.txt", b"new file\n", 0o644),
+        CHECK,
+        ok("write_file", "/modify.txt", b"modified content\n", 0o644),
+        CHECK,
+        ok("unlink", "/delete.txt"),
+        fails(errno.ENOENT, "lstat", "/delete.txt"),
+        ok("read", "/modify.txt"),
+    ),
+)
+
+NESTED_DELETE = Scenario(
+    "seed-lab-nested-delete",
+    Stack(((file("subdir/nested.txt", "nested\n"), file("subdir/keep.txt", "keep\n")),)),
+    (
+        ok("unlink", "/subdir/nested.txt"),
+        CHECK,
+        fails(errno.ENOTEMPTY, "rmdir", "/subdir"),
+        ok("unlink", "/subdir/keep.txt"),
+        ok("rmdir", "/subdir"),
+        fails(errno.ENOENT, "listdir", "/subdir"),
+    ),
+)
+
+OPAQUE_AFTER_RM_RF = Scenario(
+    # fuse-overlayfs#306: rm -rf a lower dir, mkdir it again, create files: the new dir
+    # must be opaque and hold no whiteouts (the kernel calls that combination corrupt)
+    "opaque-dir-with-whiteouts-fuse-overlayfs-306",
+    Stack(((file("d/a", "a"), file("d/sub/b", "b")), (file("d/c", "c"), file("d/e", "e")))),
+    (
+        ok("unlink", "/d/a"),
+        ok("unlink", "/d/sub/b"),
+        ok("rmdir", "/d/sub"),
+        ok("unlink", "/d/c"),
+        ok("unlink", "/d/e"),
+        CHECK,
+        ok("rmdir", "/d"),
+        ok("mkdir", "/d", 0o755),
+        ok("write_file", "/d/new", b"fresh", 0o644),
+        ok("listdir", "/d"),
+        fails(errno.ENOENT, "lstat", "/d/a"),
+    ),
+)
+
+SYMLINK_OVER_WHITEOUT = Scenario(
+    # fuse-overlayfs#279: a symlink created where a lower file was deleted
+    "symlink-over-whiteout-fuse-overlayfs-279",
+    Stack(((file("f", "lower"), dir_("d"), file("d/x", "x")),)),
+    (
+        ok("unlink", "/f"),
+        ok("symlink", "target-of-f", "/f"),
+        ok("readlink", "/f"),
+        ok("unlink", "/d/x"),
+        ok("rmdir", "/d"),
+        ok("symlink", "/f", "/d"),
+        ok("lstat", "/d"),
+    ),
+)
+
+ROOT_WHITEOUT_SCOPE = Scenario(
+    # fuse-overlayfs#151: deleting /foo must not hide /bar/foo
+    "root-whiteout-hides-only-its-name-fuse-overlayfs-151",
+    Stack((
+        (whiteout("foo"), file("baz/foo", "baz foo")),
+        (file("foo", "root foo"), file("bar/foo", "bar foo"), file("baz/foo", "old")),
+    )),
+    (
+        fails(errno.ENOENT, "lstat", "/foo"),
+        ok("read", "/bar/foo"),
+        ok("write_file", "/foo", b"new root foo", 0o644),
+        ok("unlink", "/foo"),
+        ok("read", "/bar/foo"),
+        ok("unlink", "/baz/foo"),
+        ok("lstat", "/bar/foo"),
+    ),
+)
+
+DIR_OVER_WHITEOUT = Scenario(
+    # buildkit#2614: a directory recreated over a whiteout must not show the old content
+    "dir-recreated-over-whiteout-buildkit-2614",
+    Stack((
+        (whiteout("gone"),),
+        (file("d/old", "old"), file("gone/inside", "hidden"), file("f", "file")),
+    )),
+    (
+        ok("unlink", "/d/old"),
+        ok("rmdir", "/d"),
+        ok("mkdir", "/d", 0o750),
+        ok("listdir", "/d"),
+        ok("mkdir", "/gone", 0o755),
+        ok("listdir", "/gone"),
+        ok("unlink", "/f"),
+        ok("mkdir", "/f", 0o700),
+        ok("write_file", "/f/new", b"n", 0o600),
+    ),
+)
+
+LOWER_OPAQUE_AND_WHITEOUTS = Scenario(
+    "lower-opaque-dirs-and-whiteouts",
+    Stack((
+        (opaque("o"), file("o/top", "top"), whiteout("w/gone"), file("w/here", "here")),
+        (file("o/hidden", "hidden"), file("w/gone", "gone"), file("w/below", "below")),
+        (file("o/deeper", "deeper"), file("w/bottom", "bottom"), symlink("s", "w/here")),
+    )),
+    (
+        ok("listdir", "/o"),
+        ok("listdir", "/w"),
+        fails(errno.ENOENT, "read", "/o/hidden"),
+        ok("unlink", "/o/top"),
+        ok("rmdir", "/o"),
+        ok("mkdir", "/o", 0o755),
+        ok("rename", "/w/below", "/w/moved"),
+        ok("write_file", "/w/gone", b"back", 0o640),
+        probe("read", "/s/x"),
+    ),
+)
+
+COPY_UP_METADATA = Scenario(
+    "copy-up-keeps-metadata",
+    Stack(((
+        file("bin/suid", "#!", 0o4755, uid=1000, gid=1000),
+        file("etc/conf", "k=v\n", 0o640, uid=33, gid=44, xattrs=(("user.note", b"kept"),)),
+        dir_("var/log", 0o1777, uid=7, gid=8, xattrs=(("user.dir", b"d"),)),
+        fifo("run/pipe", 0o620),
+        symlink("link", "etc/conf"),
+    ),)),
+    (
+        ok("append", "/etc/conf", b"more\n"),
+        ok("chmod", "/bin/suid", 0o4750),
+        ok("chown", "/run/pipe", 5, 6),
+        ok("write_file", "/var/log/app.log", b"log\n", 0o644),
+        ok("setxattr", "/var/log", "user.new", b"1"),
+        ok("removexattr", "/etc/conf", "user.note"),
+        ok("utime", "/link", (1_000_000_000_000_000_001, 1_100_000_000_000_000_002)),
+        ok("truncate", "/bin/suid", 1),
+        fails(errno.ENODATA, "removexattr", "/bin/suid", "user.none"),
+        probe("chmod", "/link", 0o600),
+        probe("setxattr", "/link", "user.x", b"1"),
+        probe("truncate", "/run/pipe", 0),
+    ),
+)
+
+ERRNOS = Scenario(
+    "errors-match-the-kernel",
+    Stack(((file("d/f", "f"), dir_("e"), file("g", "g"), symlink("s", "d")),)),
+    (
+        fails(errno.ENOTEMPTY, "rmdir", "/d"),
+        fails(errno.EISDIR, "rename", "/g", "/e"),
+        fails(errno.ENOTDIR, "rename", "/e", "/g"),
+        fails(errno.EPERM, "link", "/d", "/d2"),
+        fails(errno.EEXIST, "mkdir", "/g", 0o755),
+        fails(errno.ENOTDIR, "write_file", "/g/x", b"", 0o644),
+        fails(errno.ENOENT, "unlink", "/nothing"),
+        fails(errno.EISDIR, "unlink", "/e"),
+        fails(errno.ENOTDIR, "rmdir", "/g"),
+        fails(errno.ELOOP, "write_file", "/s", b"", 0o644),
+        probe("read", "/s/f"),
+        probe("write_file", "/s/new", b"via symlink", 0o644),
+        fails(errno.EINVAL, "rename", "/e", "/e/sub"),
+        ok("rename", "/g", "/e/g"),
+        ok("rename", "/e/g", "/g2"),
+    ),
+)
+
+RENAME_LOWER_DIR_EXDEV = Scenario(
+    "rename-lower-dir-exdev-without-redirect",
+    Stack(((file("d/f", "f"), dir_("p/q")),)),
+    (
+        fails(errno.EXDEV, "rename", "/d", "/e"),
+        fails(errno.EXDEV, "rename", "/p/q", "/q"),
+        ok("mkdir", "/new", 0o755),
+        ok("write_file", "/new/x", b"x", 0o644),
+        ok("rename", "/new", "/p/new"),  # upper-only dir into a merged parent: renames
+        ok("rename", "/d/f", "/p/f"),
+    ),
+)
+
+RENAME_LOWER_DIR_REDIRECT = Scenario(
+    "rename-lower-dir-with-redirect",
+    Stack(((file("d/f", "f"), file("p/q/r", "r"), dir_("other")), (file("d/below", "b"),))),
+    (
+        ok("rename", "/d", "/e"),
+        CHECK,
+        ok("rename", "/p/q", "/other/q2"),
+        CHECK,
+        ok("listdir", "/e"),
+        ok("read", "/other/q2/r"),
+        ok("mkdir", "/d", 0o755),
+        ok("rename", "/e", "/p/e"),
+    ),
+    {"redirect_dir": True},
+)
+
+HARDLINK_BREAKS = Scenario(
+    # index=off: writing through one name of a lower hard link copies up that name only
+    "hard-link-write-remount",
+    Stack(((file("f", "shared"), hardlink("h", "f"), file("g", "solo")),)),
+    (
+        ok("lstat", "/h"),
+        ok("append", "/f", b"+f"),
+        ok("read", "/h"),
+        ok("lstat", "/h"),
+        REMOUNT,
+        ok("read", "/f"),
+        ok("link", "/g", "/g2"),
+        ok("append", "/g2", b"+g2"),
+        ok("read", "/g"),
+        REMOUNT,
+        ok("read", "/g"),
+        ok("lstat", "/g2"),
+    ),
+)
+
+SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
+             ROOT_WHITEOUT_SCOPE, DIR_OVER_WHITEOUT, LOWER_OPAQUE_AND_WHITEOUTS,
+             COPY_UP_METADATA, ERRNOS, RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT,
+             HARDLINK_BREAKS]
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name) for s in SCENARIOS])
+def test_scenario(scenario: Scenario, union: UnionFactory) -> None:
+    run(union(scenario.stack, **scenario.options), scenario.steps)
