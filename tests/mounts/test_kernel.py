@@ -204,6 +204,9 @@ def test_umount_errors(tmp_path: Path, targets: list[str]) -> None:
     assert info.value.errno == errno.EINVAL
     with pytest.raises(MountError, match="no such file"):
         kernel.umount(str(tmp_path / "missing"))
+    with pytest.raises(InvalidOption, match="NUL"):
+        kernel.umount(f"{tmp_path}\0/x")  # never cut short to umount its prefix
+    assert not kernel.is_mountpoint("/proc\0")
     lowers, upper, work, merged = make_stack(tmp_path, 2)
     targets.append(merged)
     kernel.mount_overlay(OverlayOptions(tuple(lowers), upper, work), merged)

@@ -33,7 +33,7 @@ _DRIVERS = ("auto", "kernel", "fuse")
 )
 @click.option("-f", "--foreground", is_flag=True, help="Run the FUSE server in the foreground.")
 @click.option("--source", default="overlay", show_default=True, help="Source name in mountinfo.")
-@click.argument("merged", type=click.Path(file_okay=False))
+@click.argument("merged")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def mount_cmd(
     fstype: str,
@@ -114,23 +114,25 @@ def _fuse_mount(opts: OverlayOptions, target: str, source: str, foreground: bool
 
 
 def _run_then_umount(command: tuple[str, ...], target: str) -> int:
-    """Run `command`, then unmount `target` (lazily if still busy); its exit status."""
+    """Run `command`, then unmount `target` (lazily if still busy); its exit status
+    (127 if it cannot be run, 128+N if killed by signal N)."""
     try:
         code = subprocess.run(list(command), check=False).returncode
     except FileNotFoundError:
         code = 127
         click.echo(f"layerfs: error: {command[0]}: command not found", err=True)
     finally:
-        try:
-            kernel.umount(target)
-        except MountError:
-            kernel.umount(target, lazy=True)
+        if kernel.is_mountpoint(target):  # CMD may have unmounted it itself
+            try:
+                kernel.umount(target)
+            except MountError:
+                kernel.umount(target, lazy=True)
     return 128 - code if code < 0 else code
 
 
 @click.command("umount")
 @click.option("-l", "--lazy", is_flag=True, help="Detach now, clean up when no longer busy.")
-@click.argument("merged", type=click.Path())
+@click.argument("merged")
 def umount_cmd(merged: str, lazy: bool) -> None:
     """Unmount MERGED (a kernel overlay or a FUSE mount).
 

@@ -105,7 +105,12 @@ def _error(code: int, message: str) -> MountError:
 
 
 def _enc(text: str | None) -> bytes | None:
-    return None if text is None else os.fsencode(text)
+    """C string for libc; a NUL inside would silently cut it short, so it is refused."""
+    if text is None:
+        return None
+    if "\0" in text:
+        raise InvalidOption(f"{text.split(chr(0))[0]!r}...: contains a NUL byte")
+    return os.fsencode(text)
 
 
 def _sys_mount(
@@ -268,7 +273,7 @@ def _overlay_fs_context(
                 ctypes.c_int(mfd),
                 ctypes.c_char_p(b""),
                 ctypes.c_int(AT_FDCWD),
-                ctypes.c_char_p(os.fsencode(target)),
+                ctypes.c_char_p(_enc(target)),
                 ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
             )
         finally:
@@ -362,7 +367,7 @@ def set_propagation(target: str, kind: str, *, recursive: bool = False) -> None:
 def umount(target: str, lazy: bool = False) -> None:
     """Unmount `target` (umount2; `lazy` = MNT_DETACH). As non-root, a FUSE mount of the
     caller's is unmounted with `fusermount3 -u`. Raises MountError with a clear message."""
-    if _libc.umount2(os.fsencode(target), MNT_DETACH if lazy else 0) == 0:
+    if _libc.umount2(_enc(target), MNT_DETACH if lazy else 0) == 0:
         return
     code = ctypes.get_errno()
     if code == errno.EPERM and os.geteuid() != 0 and shutil.which("fusermount3"):
@@ -391,6 +396,8 @@ def _fusermount_umount(target: str, lazy: bool) -> None:
 
 def is_mountpoint(path: str) -> bool:
     """True if `path` is the root of a mount (a disconnected FUSE mount counts)."""
+    if "\0" in path:
+        return False
     try:
         here = mount_id(path, follow=False)
         parent = os.path.dirname(os.path.abspath(path))
