@@ -357,6 +357,14 @@ def run(fx: Fixture, sizes: Sizes, targets: list[Target], rounds: int, cold: boo
         before=lambda t: (t.fresh(), os.sync()),
         after=lambda t: os.sync(),
     )
+    row(
+        f"copy-up small files + sync ({len(copy_small)})",
+        "us/file",
+        1e6,
+        lambda t: _append_then_sync(t, copy_small),
+        len(copy_small),
+        before=lambda t: (t.fresh(), os.sync()),
+    )
     return table
 
 
