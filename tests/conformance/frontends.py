@@ -365,10 +365,9 @@ def _dtype(de: os.DirEntry[str]) -> str:
 
 def lazy_umount(target: str) -> None:
     """umount2(MNT_DETACH): the last resort when a mount is busy; never raises."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.umount2(os.fsencode(target), 2)
+    kernel = importlib.import_module("layerfs.mounts.kernel")
+    with contextlib.suppress(OSError):
+        kernel.umount(target, lazy=True)
 
 
 def overlay_mount(dirs: Dirs, options: Options, fstype: str) -> Mount:
@@ -389,25 +388,8 @@ Factory = Callable[[Dirs, Options, str], FrontEnd]
 
 
 def _kernel_mounter() -> Mounter:
-    try:
-        kernel = importlib.import_module("layerfs.mounts.kernel")
-        return Mounter(kernel.mount, kernel.umount)
-    except ImportError:
-        return Mounter(_mount_cmd, _umount_cmd)
-
-
-def _mount_cmd(m: Mount, target: str) -> None:
-    import subprocess
-
-    subprocess.run(["mount", "-t", m.type, "-o", ",".join(m.options), m.source, target],
-                   check=True, capture_output=True)
-
-
-def _umount_cmd(target: str) -> None:
-    import subprocess
-
-    if subprocess.run(["umount", target], capture_output=True).returncode:
-        raise OSError(16, "umount failed", target)
+    kernel = importlib.import_module("layerfs.mounts.kernel")
+    return Mounter(kernel.mount, kernel.umount)
 
 
 def _kernel(dirs: Dirs, options: Options, workspace: str) -> FrontEnd:
@@ -425,8 +407,7 @@ def _fuse(dirs: Dirs, options: Options, workspace: str) -> FrontEnd:
     fuse = importlib.import_module("layerfs.mounts.fuse")
     merged = os.path.join(workspace, "merged")
     os.mkdir(merged)
-    umount = getattr(fuse, "umount", None) or importlib.import_module(
-        "layerfs.mounts.kernel").umount
+    umount = getattr(fuse, "umount", None) or _kernel_mounter().umount
     return MountFrontEnd("fuse", dirs, overlay_mount(dirs, options, "fuse.layerfs"),
                          Mounter(fuse.mount, umount), merged)
 

@@ -232,11 +232,19 @@ def _upper_node(fd: int, st: os.stat_result) -> Node:
 # --------------------------------------------------------------------------- compare
 
 
+def short_path(path: str) -> str:
+    """A path as failure messages show it: deep ones with their middle elided."""
+    if len(path) <= 120:
+        return path
+    return f"{path[:40]}...<{len(path)} bytes>...{path[-60:]}"
+
+
 def diff(where: str, ref_name: str, ref: Tree, other_name: str, other: Tree) -> list[str]:
     """Human-readable differences, in path order (the first one first); [] when equal."""
     out = []
-    for path in sorted(ref.keys() | other.keys()):
-        a, b = ref.get(path), other.get(path)
+    for full in sorted(ref.keys() | other.keys()):
+        a, b = ref.get(full), other.get(full)
+        path = short_path(full)
         if a == b:
             continue
         if a is None or b is None:
