@@ -1,0 +1,123 @@
+"""The state one mount's handlers share: the union, the inode table, open handles, lock.
+
+Handlers (the ``ops_*`` modules) are functions ``(fs, req, body) -> reply`` that take
+`Filesystem.lock` around everything touching the union or the inode table; data transfer
+on an already open fd runs outside it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from layerfs.errors import oserror
+from layerfs.mounts.fuse import attrs
+from layerfs.mounts.fuse.handles import Handles
+from layerfs.mounts.fuse.inodes import Inode, InodeTable
+
+if TYPE_CHECKING:
+    from layerfs.union import UnionView
+
+NAME_MAX = 255
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The header fields of one request that handlers use."""
+
+    opcode: int
+    unique: int
+    nodeid: int
+    uid: int
+    gid: int
+    pid: int
+
+
+class Filesystem:
+    """One mounted union: what every handler works on."""
+
+    def __init__(self, view: UnionView, *, readonly: bool) -> None:
+        self.view = view
+        self.readonly = readonly
+        self.lock = threading.RLock()
+        self.inodes = InodeTable(view.lstat("/"))
+        self.inodes.get(1).upper = not readonly and view.lookup("/").layer == 0
+        self.handles = Handles()
+        #: set by the session: the device fd (for passthrough ioctls), passthrough granted.
+        self.dev_fd = -1
+        self.passthrough = False
+        #: as root, new objects are given to the caller (uid/gid of the request).
+        self.chown_new = os.geteuid() == 0
+
+    # ------------------------------------------------------------------ names and paths
+
+    def node(self, nodeid: int) -> Inode:
+        return self.inodes.get(nodeid)
+
+    def path(self, nodeid: int) -> str:
+        return self.inodes.path(self.inodes.get(nodeid))
+
+    def child_path(self, parent: int, name: bytes) -> tuple[Inode, str, str]:
+        """(parent node, decoded name, union path) for a name in a request; checks length."""
+        if len(name) > NAME_MAX:
+            raise oserror(errno.ENAMETOOLONG)
+        node = self.inodes.get(parent)
+        text = os.fsdecode(name)
+        return node, text, self.inodes.child_path(node, text)
+
+    # ------------------------------------------------------------------ replies
+
+    def entry(self, parent: Inode, name: str, path: str) -> bytes:
+        """Look `path` up, remember it under (parent, name), pack the entry reply."""
+        found = self.view.lookup(path)
+        upper = found.layer == 0
+        node = self.inodes.remember(parent.nodeid, name, found.st, upper)
+        nlink = 1 if node.is_dir and len(found.sources) > 1 else None
+        return attrs.entry_out(node.nodeid, attrs.pack_attr(found.st, node.ino, nlink))
+
+    def stat_node(self, node: Inode) -> tuple[os.stat_result, int | None]:
+        """(real stat, nlink override) of a node; detached nodes stat an open fd."""
+        if not node.names and node.nodeid != 1:
+            if not node.open_fds:
+                raise oserror(errno.ENOENT)
+            st = os.fstat(node.open_fds[0])
+            return st, (st.st_nlink if node.upper and st.st_nlink > 0 else 0)
+        found = self.view.lookup(self.inodes.path(node))
+        self.inodes.observe(node, found.st, found.layer == 0)
+        return found.st, (1 if node.is_dir and len(found.sources) > 1 else None)
+
+    # ------------------------------------------------------------------ after changes
+
+    def created(self, parent: Inode, name: str, path: str, req: Request) -> bytes:
+        """After creating `path`: give it to the caller, index it, refresh the parents."""
+        if self.chown_new and (req.uid, req.gid) != (0, 0):
+            gid = req.gid
+            if self.view.lstat(self.inodes.path(parent)).st_mode & stat.S_ISGID:
+                gid = -1
+            self.view.chown(path, req.uid, gid)
+        if parent.index is not None:
+            parent.index.add(name)
+        self.parents_changed(parent)
+        return self.entry(parent, name, path)
+
+    def removed(self, parent: Inode, name: str) -> None:
+        """After removing `name` from `parent`: detach its node, update the index."""
+        self.inodes.detach((parent.nodeid, name))
+        if parent.index is not None:
+            parent.index.discard(name)
+        self.parents_changed(parent)
+
+    def parents_changed(self, node: Inode) -> None:
+        """Notice copy-up of `node` and its ancestors (they keep their inode numbers)."""
+        while not node.upper:
+            if not node.names and node.nodeid != 1:
+                return
+            found = self.view.lookup(self.inodes.path(node))
+            self.inodes.observe(node, found.st, found.layer == 0)
+            if not node.upper or node.nodeid == 1:
+                return
+            node = self.inodes.get(node.names[0][0])

@@ -1,0 +1,101 @@
+"""Handlers for open directories: OPENDIR, READDIR, RELEASEDIR, FSYNCDIR.
+
+OPENDIR takes one snapshot of the merged listing (the union's readdir: upper first, then
+lowers, whiteouts and duplicates removed) and, as a by-product, the directory's name index
+(see `ops_meta.lookup`). Plain READDIR only: READDIRPLUS would make the kernel ask for
+attributes of every entry, which costs far more than it saves for large directories.
+The kernel may keep the listing in its page cache (FOPEN_CACHE_DIR): every change of a
+directory goes through the kernel, which drops that cache itself.
+"""
+
+from __future__ import annotations
+
+import os
+
+from layerfs.mounts.fuse import protocol as p
+from layerfs.mounts.fuse.core import Filesystem, Request
+from layerfs.mounts.fuse.handles import DirHandle
+from layerfs.union import EntryKind
+
+_DTYPE = {
+    EntryKind.DIR: 4,
+    EntryKind.FILE: 8,
+    EntryKind.SYMLINK: 10,
+}
+
+
+def _real_inodes(sources: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """(st_dev, d_ino) of each name in the topmost real directory that holds it."""
+    inodes: dict[str, tuple[int, int]] = {}
+    for src in sources:
+        try:
+            dev = os.stat(src).st_dev
+            with os.scandir(src) as it:
+                for de in it:
+                    inodes.setdefault(de.name, (dev, de.inode()))
+        except OSError:
+            continue
+    return inodes
+
+
+def opendir(fs: Filesystem, req: Request, body: memoryview) -> bytes:
+    with fs.lock:
+        node = fs.node(req.nodeid)
+        path = fs.inodes.path(node)
+        found = fs.view.lookup(path)
+        entries = fs.view.readdir(path)
+        node.index = {e.name for e in entries}
+        real = _real_inodes(found.sources)
+        parent = fs.node(node.names[0][0]) if node.names else node
+        rows = [(b".", 4, node.ino), (b"..", 4, parent.ino)]
+        for e in entries:
+            child = fs.inodes.child(node.nodeid, e.name)
+            if child is not None:
+                ino = child.ino
+            else:
+                ino = fs.inodes.reported_ino(real.get(e.name, (0, 1)))
+            rows.append((os.fsencode(e.name), _DTYPE.get(e.kind, 0), ino or 1))
+    fh = fs.handles.add(DirHandle(node, tuple(rows)))
+    return p.OPEN_OUT.pack(fh, p.FOPEN_KEEP_CACHE | p.FOPEN_CACHE_DIR, 0)
+
+
+def readdir(fs: Filesystem, req: Request, body: memoryview) -> bytes:
+    fh, offset, size, *_ = p.READ_IN.unpack_from(body)
+    rows = fs.handles.dir(fh).rows
+    out: list[bytes] = []
+    used = 0
+    for i in range(offset, len(rows)):
+        name, dtype, ino = rows[i]
+        need = p.dirent_size(len(name))
+        if used + need > size:
+            break
+        out.append(p.dirent(ino, i + 1, name, dtype))
+        used += need
+    return b"".join(out)
+
+
+def releasedir(fs: Filesystem, req: Request, body: memoryview) -> bytes:
+    fh, *_ = p.RELEASE_IN.unpack_from(body)
+    fs.handles.pop(fh)
+    return b""
+
+
+def fsyncdir(fs: Filesystem, req: Request, body: memoryview) -> bytes:
+    with fs.lock:
+        path = fs.path(req.nodeid)
+        found = fs.view.lookup(path)
+    if found.layer == 0:
+        fd = os.open(found.realpath, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return b""
+
+
+HANDLERS = {
+    p.Op.OPENDIR: opendir,
+    p.Op.READDIR: readdir,
+    p.Op.RELEASEDIR: releasedir,
+    p.Op.FSYNCDIR: fsyncdir,
+}
