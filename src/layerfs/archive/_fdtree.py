@@ -24,8 +24,9 @@ def proc_path(fd: int, name: str | None = None) -> str:
     The kernel resolves the fd link itself, not a path string, so the result is as safe
     as the fd: used for the path-only helpers of `layerfs.union.whiteouts`.
     """
-    base = f"/proc/self/fd/{fd}"
-    return base if name is None else f"{base}/{name}"
+    # "/." makes the directory itself the last component: calls that do not follow a
+    # final symlink (lsetxattr...) would otherwise act on the /proc link
+    return f"/proc/self/fd/{fd}/{'.' if name is None else name}"
 
 
 class FdTree:
