@@ -52,13 +52,18 @@ def make_stack(root: Path, n: int, name: str = "layer") -> tuple[list[str], str,
     return lowers, str(root / "upper"), str(root / "work"), str(root / "merged")
 
 
-def mountinfo_options(target: str) -> str:
+def mountinfo_fields(target: str) -> list[str]:
     with open("/proc/self/mountinfo") as f:
         for line in f:
             fields = line.split()
             if fields[4] == target:
-                return fields[-1]
+                return fields
     raise AssertionError(f"{target} not in mountinfo")
+
+
+def mountinfo_options(target: str) -> str:
+    """The superblock options (the last field)."""
+    return mountinfo_fields(target)[-1]
 
 
 def test_classic_mount_umount(tmp_path: Path, targets: list[str]) -> None:
@@ -81,10 +86,12 @@ def test_long_option_string_uses_new_api(tmp_path: Path, targets: list[str]) -> 
     # 20 layers of ~230 bytes each: > 4096 bytes of options, each path < 256 (strings)
     lowers, upper, work, merged = make_stack(tmp_path / ("p" * 150), 20, "q" * 40)
     targets.append(merged)
-    opts = OverlayOptions(tuple(lowers), upper, work)
+    opts = OverlayOptions(tuple(lowers), upper, work, flags=("nodev", "noatime", "sync"))
     assert len(",".join(opts.data_options())) >= kernel.page_size()
     kernel.mount_overlay(opts, merged)
     assert "lowerdir+=" in mountinfo_options(merged)
+    assert {"nodev", "noatime"} <= set(mountinfo_fields(merged)[5].split(","))  # fsmount attrs
+    assert "sync" in mountinfo_options(merged).split(",")  # a superblock flag (fsconfig)
     assert len(os.listdir(merged)) == 21
     assert Path(merged, "shared").read_text() == "0"
 

@@ -23,63 +23,35 @@ import shutil
 import subprocess
 
 from layerfs.errors import InvalidOption, MountError, Unsupported
+from layerfs.mounts.abi import (
+    AT_FDCWD,
+    FSCONFIG_CMD_CREATE,
+    FSCONFIG_MAX_STRING,
+    FSCONFIG_SET_FD,
+    FSCONFIG_SET_FLAG,
+    FSCONFIG_SET_STRING,
+    FSMOUNT_CLOEXEC,
+    FSOPEN_CLOEXEC,
+    MNT_DETACH,
+    MOVE_MOUNT_F_EMPTY_PATH,
+    MS_BIND,
+    MS_PRIVATE,
+    MS_REC,
+    MS_REMOUNT,
+    MS_SHARED,
+    MS_SLAVE,
+    MS_TO_ATTR,
+    SB_FLAGS,
+    SYSCALLS,
+)
+from layerfs.mounts.kmsg import KernelLog
 from layerfs.mounts.mntid import mount_id
 from layerfs.mounts.mount import Mount
 from layerfs.mounts.options import VFS_FLAGS, OverlayOptions, escape_path
 
-MS_RDONLY = 1
-MS_NOSUID = 2
-MS_NODEV = 4
-MS_NOEXEC = 8
-MS_REMOUNT = 32
-MS_NOATIME = 1024
-MS_NODIRATIME = 2048
-MS_BIND = 4096
-MS_REC = 16384
-MS_PRIVATE = 1 << 18
-MS_SLAVE = 1 << 19
-MS_SHARED = 1 << 20
-MS_RELATIME = 1 << 21
-MS_STRICTATIME = 1 << 24
-MNT_DETACH = 2
-UMOUNT_NOFOLLOW = 8
-
-_PROPAGATION = {
-    "private": MS_PRIVATE,
-    "slave": MS_SLAVE,
-    "shared": MS_SHARED,
-}
-
-# The new mount API has the same numbers on x86_64 and aarch64 (the unified table).
-_SYSCALLS = {
-    "x86_64": {"move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432},
-    "aarch64": {"move_mount": 429, "fsopen": 430, "fsconfig": 431, "fsmount": 432},
-}
-FSOPEN_CLOEXEC = 1
-FSMOUNT_CLOEXEC = 1
-FSCONFIG_SET_FLAG = 0
-FSCONFIG_SET_STRING = 1
-FSCONFIG_SET_FD = 5
-FSCONFIG_MAX_STRING = 255  # strndup_user(value, 256) in fs/fsopen.c
-FSCONFIG_CMD_CREATE = 6
-MOVE_MOUNT_F_EMPTY_PATH = 4
-AT_FDCWD = -100
-MOUNT_ATTR_RDONLY = 0x1
-MOUNT_ATTR_NOSUID = 0x2
-MOUNT_ATTR_NODEV = 0x4
-MOUNT_ATTR_NOEXEC = 0x8
-MOUNT_ATTR_NOATIME = 0x10
-MOUNT_ATTR_STRICTATIME = 0x20
-MOUNT_ATTR_NODIRATIME = 0x80
-_MS_TO_ATTR = {
-    MS_RDONLY: MOUNT_ATTR_RDONLY,
-    MS_NOSUID: MOUNT_ATTR_NOSUID,
-    MS_NODEV: MOUNT_ATTR_NODEV,
-    MS_NOEXEC: MOUNT_ATTR_NOEXEC,
-    MS_NOATIME: MOUNT_ATTR_NOATIME,
-    MS_STRICTATIME: MOUNT_ATTR_STRICTATIME,
-    MS_NODIRATIME: MOUNT_ATTR_NODIRATIME,
-}
+_OVERLAY_LOG = "overlayfs: "  # the prefix of overlayfs's pr_err records
+_LAYER_PARAMS = ("lowerdir+", "datadir+", "upperdir", "workdir")
+_PROPAGATION = {"private": MS_PRIVATE, "slave": MS_SLAVE, "shared": MS_SHARED}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
@@ -114,16 +86,28 @@ def _enc(text: str | None) -> bytes | None:
 
 
 def _sys_mount(
-    source: str | None, target: str, fstype: str | None, flags: int, data: str | None
+    source: str | None,
+    target: str,
+    fstype: str | None,
+    flags: int,
+    data: str | None,
+    *,
+    log_prefix: str | None = None,
 ) -> None:
-    kmsg = _Kmsg()
-    try:
-        if _libc.mount(_enc(source), _enc(target), _enc(fstype), flags, _enc(data)) != 0:
-            code = ctypes.get_errno()
-            detail = "; ".join(kmsg.lines()) or _explain(code)
-            raise _error(code, f"mount {fstype or 'bind'} on {target}: {detail}")
-    finally:
-        kmsg.close()
+    """mount(2); on failure a MountError with the kernel log's records that start with
+    `log_prefix` (when given and readable), else a plain explanation of the errno."""
+    args = (_enc(source), _enc(target), _enc(fstype), flags, _enc(data))
+    if log_prefix is None:
+        if _libc.mount(*args) == 0:
+            return
+        code, log = ctypes.get_errno(), []
+    else:
+        with KernelLog(log_prefix) as kmsg:
+            if _libc.mount(*args) == 0:
+                return
+            code, log = ctypes.get_errno(), kmsg.lines()
+    detail = "; ".join(log) or _explain(code)
+    raise _error(code, f"mount {fstype or 'bind'} on {target}: {detail}")
 
 
 def _explain(code: int) -> str:
@@ -134,43 +118,11 @@ def _explain(code: int) -> str:
     return os.strerror(code)
 
 
-class _Kmsg:
-    """The kernel log from now on, to recover the message a failed mount(2) printed there
-    (overlayfs reports most refusals only with pr_err). Needs read access to /dev/kmsg
-    (root); otherwise it yields nothing. Another process's overlay error logged at the
-    same moment could be picked up too: the messages are a hint, the errno is the fact."""
-
-    def __init__(self) -> None:
-        try:
-            self._fd: int | None = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-            os.lseek(self._fd, 0, os.SEEK_END)
-        except OSError:
-            self._fd = None
-
-    def lines(self) -> list[str]:
-        """New "overlayfs: ..." records, prefix dropped."""
-        out: list[str] = []
-        while self._fd is not None:
-            try:
-                record = os.read(self._fd, 8192).decode(errors="replace")
-            except OSError:  # EAGAIN: nothing more; EPIPE: overwritten records
-                break
-            text = record.partition(";")[2].splitlines()[0] if ";" in record else ""
-            if text.startswith("overlayfs: "):
-                out.append(text.removeprefix("overlayfs: "))
-        return out
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
 # -- the new mount API ----------------------------------------------------------------
 
 
 def _syscall(name: str, *args: object) -> int:
-    table = _SYSCALLS.get(platform.machine())
+    table = SYSCALLS.get(platform.machine())
     if table is None:
         raise Unsupported(f"the new mount API is not wired for {platform.machine()}")
     res = _libc.syscall(ctypes.c_long(table[name]), *args)
@@ -227,15 +179,24 @@ def _fsconfig_layer(fd: int, key: str, path: str) -> None:
 
 
 def _overlay_new_api(opts: OverlayOptions, source: str, target: str, flags: int) -> None:
-    kmsg = _Kmsg()
-    try:
+    with KernelLog(_OVERLAY_LOG) as kmsg:
         _overlay_fs_context(opts, source, target, flags, kmsg)
-    finally:
-        kmsg.close()
+
+
+def _overlay_params(opts: OverlayOptions, source: str, flags: int) -> list[tuple[str, str | None]]:
+    """The fsconfig calls for `opts`, in order, as (key, value); value None = a flag."""
+    params: list[tuple[str, str | None]] = [("source", source)]
+    params += [("lowerdir+", p) for p in opts.lowerdirs]
+    params += [("datadir+", p) for p in opts.datadirs]
+    params += [(k, p) for k, p in (("upperdir", opts.upperdir), ("workdir", opts.workdir)) if p]
+    params += [(k, v or None) for k, v in opts.settings]
+    # superblock flags are parameters here; the per-mount ones become fsmount attributes
+    params += [(name, None) for bit, name in SB_FLAGS.items() if flags & bit]
+    return params
 
 
 def _overlay_fs_context(
-    opts: OverlayOptions, source: str, target: str, flags: int, kmsg: _Kmsg
+    opts: OverlayOptions, source: str, target: str, flags: int, kmsg: KernelLog
 ) -> None:
     try:
         fd = _syscall("fsopen", ctypes.c_char_p(b"overlay"), ctypes.c_uint(FSOPEN_CLOEXEC))
@@ -243,47 +204,42 @@ def _overlay_fs_context(
         raise _error(e.errno or 0, f"fsopen(overlay): {e.strerror}") from None
     step = "fsconfig"
     try:
-        _fsconfig(fd, FSCONFIG_SET_STRING, "source", source)
-        layers = [("lowerdir+", p) for p in opts.lowerdirs]
-        layers += [("datadir+", p) for p in opts.datadirs]
-        layers += [(k, p) for k, p in (("upperdir", opts.upperdir), ("workdir", opts.workdir))]
-        for key, path in layers:
-            if path is not None:
-                step = f"{key} {path}"
-                _fsconfig_layer(fd, key, path)
-        for key, value in opts.settings:
-            step = f"{key}={value}" if value else key
-            if value:
-                _fsconfig(fd, FSCONFIG_SET_STRING, key, value)
-            else:
+        for key, value in _overlay_params(opts, source, flags):
+            step = key if value is None else f"{key} {value}"
+            if key in _LAYER_PARAMS and value is not None:
+                _fsconfig_layer(fd, key, value)
+            elif value is None:
                 _fsconfig(fd, FSCONFIG_SET_FLAG, key)
-        if flags & MS_RDONLY:
-            _fsconfig(fd, FSCONFIG_SET_FLAG, "ro")
+            else:
+                _fsconfig(fd, FSCONFIG_SET_STRING, key, value)
         step = "create"
         _fsconfig(fd, FSCONFIG_CMD_CREATE)
         step = "fsmount"
-        attrs = sum(attr for ms, attr in _MS_TO_ATTR.items() if flags & ms)
-        mfd = _syscall(
-            "fsmount", ctypes.c_int(fd), ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attrs)
-        )
-        try:
-            step = "move_mount"
-            _syscall(
-                "move_mount",
-                ctypes.c_int(mfd),
-                ctypes.c_char_p(b""),
-                ctypes.c_int(AT_FDCWD),
-                ctypes.c_char_p(_enc(target)),
-                ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
-            )
-        finally:
-            os.close(mfd)
+        _attach(fd, target, sum(attr for ms, attr in MS_TO_ATTR.items() if flags & ms))
     except OSError as e:
         log = "; ".join(_fs_log(fd) or kmsg.lines())
         detail = log or _explain(e.errno or 0)
         raise _error(e.errno or 0, f"mount overlay on {target} ({step}): {detail}") from None
     finally:
         os.close(fd)
+
+
+def _attach(fs_fd: int, target: str, attrs: int) -> None:
+    """fsmount the created superblock and move the new mount onto `target`."""
+    mfd = _syscall(
+        "fsmount", ctypes.c_int(fs_fd), ctypes.c_uint(FSMOUNT_CLOEXEC), ctypes.c_uint(attrs)
+    )
+    try:
+        _syscall(
+            "move_mount",
+            ctypes.c_int(mfd),
+            ctypes.c_char_p(b""),
+            ctypes.c_int(AT_FDCWD),
+            ctypes.c_char_p(_enc(target)),
+            ctypes.c_uint(MOVE_MOUNT_F_EMPTY_PATH),
+        )
+    finally:
+        os.close(mfd)
 
 
 # -- public API -------------------------------------------------------------------------
@@ -327,7 +283,7 @@ def mount_overlay(opts: OverlayOptions, target: str, *, source: str = "overlay")
     flags, _, _ = split_flags(opts.flags)
     data = ",".join(opts.data_options())
     if len(os.fsencode(data)) + 1 <= page_size():
-        _sys_mount(source, target, "overlay", flags, data)
+        _sys_mount(source, target, "overlay", flags, data, log_prefix=_OVERLAY_LOG)
     else:
         _overlay_new_api(opts, source, target, flags)
 

@@ -11,50 +11,45 @@ accepts (`ro`, `nosuid`, `noatime`...) are kept apart in `flags`.
 Unknown option names are rejected with a one-line `InvalidOption` that suggests the
 closest known name: a typo (`lowerdirs=`) must not reach the kernel as silence or EINVAL.
 
-`OverlayOptions.validate()` checks what the kernel checks before it writes anything
-(directories exist, upper/work on one mount and not nested, no layer inside upperdir,
-at most 500 lower layers...) and raises `InvalidOption` naming the offending path. It only
-reads: nothing is created or changed anywhere.
+`OverlayOptions.validate()` (see `mounts/validate.py`) checks the layers on disk.
 """
 
 from __future__ import annotations
 
 import difflib
 import os
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 from layerfs.errors import InvalidOption
-from layerfs.mounts.mntid import mount_id
+from layerfs.mounts import abi
 from layerfs.mounts.mount import Mount
-
-MAX_LOWER = 500  # OVL_MAX_STACK: lower plus data-only layers
-PATH_MAX = 4096  # including the terminating NUL
+from layerfs.mounts.validate import validate_layers
 
 # Generic mount(8) flags -> (MS_* bit, set it?). Not overlay options: the kernel gets them
 # as mount flags (classic API) or mount attributes (new API), never in the data string.
 VFS_FLAGS: dict[str, tuple[int, bool]] = {
-    "ro": (1, True),
-    "rw": (1, False),
-    "nosuid": (2, True),
-    "suid": (2, False),
-    "nodev": (4, True),
-    "dev": (4, False),
-    "noexec": (8, True),
-    "exec": (8, False),
-    "sync": (16, True),
-    "async": (16, False),
-    "dirsync": (128, True),
-    "noatime": (1024, True),
-    "atime": (1024, False),
-    "nodiratime": (2048, True),
-    "diratime": (2048, False),
-    "relatime": (1 << 21, True),
-    "norelatime": (1 << 21, False),
-    "strictatime": (1 << 24, True),
-    "lazytime": (1 << 25, True),
-    "nolazytime": (1 << 25, False),
+    "defaults": (0, True),
+    "ro": (abi.MS_RDONLY, True),
+    "rw": (abi.MS_RDONLY, False),
+    "nosuid": (abi.MS_NOSUID, True),
+    "suid": (abi.MS_NOSUID, False),
+    "nodev": (abi.MS_NODEV, True),
+    "dev": (abi.MS_NODEV, False),
+    "noexec": (abi.MS_NOEXEC, True),
+    "exec": (abi.MS_NOEXEC, False),
+    "sync": (abi.MS_SYNCHRONOUS, True),
+    "async": (abi.MS_SYNCHRONOUS, False),
+    "dirsync": (abi.MS_DIRSYNC, True),
+    "noatime": (abi.MS_NOATIME, True),
+    "atime": (abi.MS_NOATIME, False),
+    "nodiratime": (abi.MS_NODIRATIME, True),
+    "diratime": (abi.MS_NODIRATIME, False),
+    "relatime": (abi.MS_RELATIME, True),
+    "norelatime": (abi.MS_RELATIME, False),
+    "strictatime": (abi.MS_STRICTATIME, True),
+    "lazytime": (abi.MS_LAZYTIME, True),
+    "nolazytime": (abi.MS_LAZYTIME, False),
 }
 
 # Overlay options with a fixed set of values (None: a bare flag), in canonical order.
@@ -181,10 +176,7 @@ class OverlayOptions:
     def validate(self) -> None:
         """Raise `InvalidOption` (one line, naming the path) unless the kernel could mount
         these layers. Reads only: nothing is written."""
-        _validate_shape(self)
-        for role, path in self.layers():
-            _check_directory(role, path)
-        _validate_placement(self)
+        validate_layers(self)
 
 
 def escape_path(path: str) -> str:
@@ -318,93 +310,3 @@ def _check_setting(key: str, value: str | None) -> None:
         return
     if value is None or value not in choices:
         raise InvalidOption(f"{key}: value must be one of {'|'.join(choices)}, not {value!r}")
-
-
-def _validate_shape(opts: OverlayOptions) -> None:
-    if not opts.lowerdirs:
-        raise InvalidOption("lowerdir: missing (give lowerdir=DIR[:DIR...])")
-    if (opts.upperdir is None) != (opts.workdir is None):
-        missing = "workdir" if opts.workdir is None else "upperdir"
-        raise InvalidOption(f"{missing}: missing (upperdir and workdir go together)")
-    if opts.upperdir is None and len(opts.lowerdirs) < 2:
-        raise InvalidOption("lowerdir: at least 2 layers are needed without an upperdir")
-    total = len(opts.lowerdirs) + len(opts.datadirs)
-    if total > MAX_LOWER:
-        raise InvalidOption(f"lowerdir: too many lower directories ({total}), limit is 500")
-    for role, path in opts.layers():
-        if "\0" in path:
-            raise InvalidOption(f"{role} {path!r}: path contains a NUL byte")
-        if not path:
-            raise InvalidOption(f"{role}: empty path")
-        if len(os.fsencode(path)) >= PATH_MAX:
-            raise InvalidOption(f"{role} {path[:40]}...: path longer than {PATH_MAX - 1} bytes")
-        long = [c for c in path.split("/") if len(os.fsencode(c)) > 255]
-        if long:
-            raise InvalidOption(f"{role} {path}: a name is longer than 255 bytes")
-
-
-def _check_directory(role: str, path: str) -> None:
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise InvalidOption(f"{role} {path}: no such directory") from None
-    except NotADirectoryError:
-        raise InvalidOption(f"{role} {path}: a parent is not a directory") from None
-    except PermissionError:
-        raise InvalidOption(f"{role} {path}: permission denied") from None
-    except OSError as e:
-        raise InvalidOption(f"{role} {path}: {e.strerror}") from None
-    if not stat.S_ISDIR(st.st_mode):
-        raise InvalidOption(f"{role} {path}: not a directory ({_kind(st.st_mode)})")
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISREG(mode):
-        return "a regular file"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    if stat.S_ISFIFO(mode):
-        return "a fifo"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    return "not a directory"
-
-
-def _ancestry(path: str) -> list[tuple[int, int]]:
-    """(st_dev, st_ino) of the directory `path` resolves to and of all its ancestors."""
-    real = os.path.realpath(path)
-    out: list[tuple[int, int]] = []
-    while True:
-        st = os.stat(real)
-        out.append((st.st_dev, st.st_ino))
-        parent = os.path.dirname(real)
-        if parent == real:
-            return out
-        real = parent
-
-
-def _validate_placement(opts: OverlayOptions) -> None:
-    """The kernel's overlap checks: upperdir and workdir are on one mount, neither is
-    inside the other, and no layer is inside (or is) upperdir or workdir, or contains them."""
-    if opts.upperdir is None or opts.workdir is None:
-        return
-    upper, work = opts.upperdir, opts.workdir
-    up_st, work_st = os.stat(upper), os.stat(work)
-    if up_st.st_dev != work_st.st_dev or mount_id(upper) != mount_id(work):
-        raise InvalidOption(
-            f"workdir {work}: on another filesystem than upperdir {upper} (must be the same mount)"
-        )
-    chains = {role_path: _ancestry(role_path[1]) for role_path in opts.layers()}
-    writable = [("upperdir", upper), ("workdir", work)]
-    for w_role, w_path in writable:
-        w_id = chains[(w_role, w_path)][0]
-        for role, path in chains:
-            if (role, path) == (w_role, w_path):
-                continue
-            other = chains[(role, path)]
-            if other[0] == w_id:
-                raise InvalidOption(f"{role} {path}: is the same directory as {w_role} {w_path}")
-            if w_id in other[1:]:
-                raise InvalidOption(f"{role} {path}: is inside {w_role} {w_path}")
-            if other[0] in chains[(w_role, w_path)][1:]:
-                raise InvalidOption(f"{w_role} {w_path}: is inside {role} {path}")
