@@ -186,7 +186,7 @@ def test_driver_fuse_gets_the_mount(
     res = run("mount", "--driver", "fuse", "-f", "-o", stack["opts"], stack["m"])
     assert res.exit_code == 0, res.output
     ((m, target, foreground),) = fake_fuse
-    assert m.type == "overlay" and m.source == "overlay"
+    assert m.type == "fuse.layerfs" and m.source == "overlay"
     assert m.option("lowerdir") == f"{stack['l1']}:{stack['l2']}"
     assert m.option("upperdir") == stack["u"]
     assert (target, foreground) == (stack["m"], True)

@@ -9,9 +9,11 @@ import click
 
 from layerfs.errors import InvalidOption, MountError, Unsupported
 from layerfs.mounts import kernel, userns
+from layerfs.mounts.mount import Mount
 from layerfs.mounts.options import OverlayOptions, parse_options
 
 _DRIVERS = ("auto", "kernel", "fuse")
+FUSE_TYPE = "fuse.layerfs"  # the Mount type the FUSE driver serves (overlay options)
 
 
 @click.command("mount")
@@ -110,7 +112,8 @@ def _fuse_mount(opts: OverlayOptions, target: str, source: str, foreground: bool
     mount_fn = getattr(fuse, "mount", None)
     if mount_fn is None:
         raise Unsupported("the FUSE driver is not available yet (layerfs.mounts.fuse.mount)")
-    mount_fn(opts.to_mount(source), target, foreground=foreground)
+    m = opts.to_mount(source)
+    mount_fn(Mount(FUSE_TYPE, m.source, m.options), target, foreground=foreground)
 
 
 def _run_then_umount(command: tuple[str, ...], target: str) -> int:
