@@ -22,6 +22,7 @@ decodes an overlay mount's super options into `OverlayOptions` (lowerdirs top fi
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -269,9 +270,19 @@ def _fuse_daemon_options(mount_point: str) -> tuple[OverlayOptions, str] | None:
     return None
 
 
+_LAYERFS_DAEMON = "layerfs.mounts.fuse.daemon"
+_KEPT = ("lowerdir", "upperdir", "workdir", "redirect_dir", "userxattr")
+
+
 def parse_daemon_argv(argv: Sequence[str]) -> tuple[OverlayOptions, str] | None:
-    """Options and mount point of a FUSE overlay daemon's argv (fuse-overlayfs style:
-    ``-o lowerdir=..,upperdir=..,workdir=.. [other -o ...] MOUNTPOINT``); None if absent."""
+    """Options and mount point of a FUSE overlay daemon's argv; None if it is not one.
+
+    Two shapes: fuse-overlayfs (and ``layerfs mount --driver fuse -f``):
+    ``-o lowerdir=..,upperdir=..,workdir=.. [other -o ...] MOUNTPOINT``; and layerfs's
+    background daemon: ``python -m layerfs.mounts.fuse.daemon SPEC-JSON MOUNTPOINT FD``.
+    """
+    if _LAYERFS_DAEMON in argv:
+        return _layerfs_daemon_argv(argv)
     opt_texts: list[str] = []
     positional: list[str] = []
     i = 1
@@ -286,11 +297,26 @@ def parse_daemon_argv(argv: Sequence[str]) -> tuple[OverlayOptions, str] | None:
         elif not arg.startswith("-"):
             positional.append(arg)
         i += 1
-    layer_opts = []
-    for text in opt_texts:
-        for opt in text.split(","):
-            if opt.split("=", 1)[0] in ("lowerdir", "upperdir", "workdir"):
-                layer_opts.append(opt)
-    if not positional or not any(o.startswith("lowerdir=") for o in layer_opts):
+    layer_opts = [o for text in opt_texts for o in split_unescaped(text, ",")]
+    if not positional:
         return None
-    return parse_options(",".join(layer_opts)), positional[-1]
+    return _kept_options(layer_opts, positional[-1])
+
+
+def _layerfs_daemon_argv(argv: Sequence[str]) -> tuple[OverlayOptions, str] | None:
+    at = list(argv).index(_LAYERFS_DAEMON)
+    try:
+        spec = json.loads(argv[at + 1])
+        return _kept_options([str(o) for o in spec["options"]], argv[at + 2])
+    except (IndexError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _kept_options(options: Sequence[str], target: str) -> tuple[OverlayOptions, str] | None:
+    kept = [o for o in options if o.split("=", 1)[0] in _KEPT]
+    if not any(o.startswith("lowerdir=") for o in kept):
+        return None
+    try:
+        return parse_options(",".join(kept)), target
+    except InvalidInput:
+        return None
