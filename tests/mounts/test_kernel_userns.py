@@ -181,3 +181,16 @@ def test_restricted_kernel_gives_clear_error(
         userns.run_in_namespace(
             OverlayOptions((str(tmp_path / "nope"),)), str(tmp_path / "m"), ["true"]
         )
+
+
+def test_unprivileged_umount_is_refused_clearly(
+    user_dirs: tuple[pwd.struct_passwd, Path],
+) -> None:
+    user, root = user_dirs
+    for target in ("/proc", str(root / "m")):
+        res = run_as(user, [*layerfs_argv(), "umount", target])
+        assert res.returncode == 1
+        lines = res.stderr.splitlines()
+        assert len(lines) == 1, res.stderr
+        assert lines[0].startswith(f"layerfs: error: umount {target}: operation not permitted")
+    assert os.path.ismount("/proc")

@@ -343,15 +343,21 @@ def umount(target: str, lazy: bool = False) -> None:
 
 
 def _fusermount_umount(target: str, lazy: bool) -> None:
+    """The unprivileged way out of a FUSE mount of one's own (setuid fusermount3)."""
     argv = ["fusermount3", "-u", *(["-z"] if lazy else []), target]
     res = subprocess.run(argv, capture_output=True, text=True, check=False)
     if res.returncode != 0:
-        text = res.stderr.strip().splitlines()
-        raise _error(errno.EPERM, text[-1] if text else f"fusermount3 -u {target} failed")
+        lines = res.stderr.strip().splitlines()
+        why = lines[-1] if lines else f"exit status {res.returncode}"
+        raise _error(
+            errno.EPERM,
+            f"umount {target}: operation not permitted (needs root; fusermount3 -u: {why})",
+        )
 
 
 def is_mountpoint(path: str) -> bool:
-    """True if `path` is the root of a mount (a disconnected FUSE mount counts)."""
+    """True if `path` is the root of a mount (a disconnected FUSE mount counts; a symlink
+    is not followed and never is one)."""
     if "\0" in path:
         return False
     try:
