@@ -414,10 +414,10 @@ def _fuse(dirs: Dirs, options: Options, workspace: str) -> FrontEnd:
 
 FACTORIES: dict[str, Factory] = {"kernel": _kernel, "library": _library, "fuse": _fuse}
 REFERENCE = "kernel"
-# What each front end needs: (module, attribute).
+# What each front end needs: (module, attribute) pairs (the FUSE server serves a UnionView).
 _REQUIRES = {
-    "library": ("layerfs.union.view", "UnionView"),
-    "fuse": ("layerfs.mounts.fuse", "mount"),
+    "library": (("layerfs.union.view", "UnionView"),),
+    "fuse": (("layerfs.union.view", "UnionView"), ("layerfs.mounts.fuse", "mount")),
 }
 
 
@@ -430,11 +430,11 @@ def unavailable(name: str) -> str | None:
             if "\toverlay\n" not in f.read():
                 return "the kernel has no overlay file system"
         return None
-    module, attr = _REQUIRES[name]
-    try:
-        mod = importlib.import_module(module)
-    except ImportError as e:
-        return f"{name} front end unavailable: cannot import {module} ({e})"
-    if not hasattr(mod, attr):
-        return f"{name} front end unavailable: {module} has no {attr}"
+    for module, attr in _REQUIRES[name]:
+        try:
+            mod = importlib.import_module(module)
+        except ImportError as e:
+            return f"{name} front end unavailable: cannot import {module} ({e})"
+        if not hasattr(mod, attr):
+            return f"{name} front end unavailable: {module} has no {attr}"
     return None

@@ -32,13 +32,14 @@ from .frontends import FrontEnd
 from .fsutil import magic, read_all
 from .layers import FIXED_TIME_NS
 
-# Upper-dir xattrs whose *values* cannot agree between two copies of the layers:
-# uuid is random per mount (the kernel writes it on the upper root, uuid=on);
-# origin is a file handle of the lower object in that front end's own copy.
-# Their presence is still compared.
-VALUE_IGNORED_XATTRS = frozenset(
-    prefix + key for prefix in whiteouts.PREFIXES for key in (whiteouts.UUID, whiteouts.ORIGIN)
-)
+# Upper-dir xattrs left out entirely: trusted.overlay.uuid is random per mount, written by
+# the kernel on the upper root at mount time (uuid=on); UnionView's constructor writes
+# nothing but workdir/work (docs/UNION-API.md), so it has none.
+IGNORED_XATTRS = frozenset(prefix + whiteouts.UUID for prefix in whiteouts.PREFIXES)
+# Upper-dir xattrs whose *values* cannot agree between two copies of the layers, only
+# their presence is compared: origin is a file handle of the lower object in that front
+# end's own copy.
+VALUE_IGNORED_XATTRS = frozenset(prefix + whiteouts.ORIGIN for prefix in whiteouts.PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -223,7 +224,7 @@ def _upper_node(fd: int, st: os.stat_result) -> Node:
     node = _common(st, kind, None, include_nlink=kind != "whiteout")
     target = magic(fd)
     items = []
-    for name in sorted(os.listxattr(target)):
+    for name in sorted(set(os.listxattr(target)) - IGNORED_XATTRS):
         value = os.getxattr(target, name)
         items.append((name, "<present>" if name in VALUE_IGNORED_XATTRS else _shown(value)))
     return _with(node, xattrs=tuple(items))
