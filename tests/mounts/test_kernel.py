@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from treestate import tree_state
 
 from layerfs.errors import InvalidOption, MountError
 from layerfs.mounts import kernel
@@ -15,15 +16,6 @@ from layerfs.mounts.mount import Mount
 from layerfs.mounts.options import OverlayOptions, parse_options
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="kernel mounts need root")
-
-
-def tree_state(root: Path) -> list[tuple[str, int, int, int]]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            st = os.lstat(os.path.join(dirpath, name))
-            out.append((os.path.join(dirpath, name), st.st_mode, st.st_size, st.st_mtime_ns))
-    return sorted(out)
 
 
 @pytest.fixture

@@ -6,20 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
+from treestate import tree_state
 
 from layerfs.errors import InvalidOption
 from layerfs.mounts.mount import Mount
 from layerfs.mounts.options import OverlayOptions, escape_path, parse_options, unescape
-
-
-def tree_state(root: Path) -> list[tuple[str, int, int, int]]:
-    """Every entry under root with its mode, size and mtime: proof that nothing changed."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in sorted(dirnames + filenames):
-            st = os.lstat(os.path.join(dirpath, name))
-            out.append((os.path.join(dirpath, name), st.st_mode, st.st_size, st.st_mtime_ns))
-    return sorted(out)
 
 
 @pytest.fixture
