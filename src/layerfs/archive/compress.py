@@ -26,6 +26,7 @@ from layerfs.archive._io import (
     ReplayReader,
     read_exactly_head,
 )
+from layerfs.archive._zstdframes import FrameCheckReader
 from layerfs.digest import Digest
 from layerfs.errors import InvalidInput
 
@@ -86,8 +87,9 @@ def decompressed(stream: BinaryIO, *, max_size: int | None = None) -> BinaryIO:
         raw = _Guarded(igzip_threaded.open(replay, "rb", threads=1, block_size=BUFSIZE), replay)
     elif algo == "zstd":
         dctx = zstandard.ZstdDecompressor(max_window_size=1 << 31)
-        raw = _Guarded(dctx.stream_reader(replay, read_size=BUFSIZE, read_across_frames=True),
-                       replay)
+        checked = FrameCheckReader(replay)
+        raw = _Guarded(dctx.stream_reader(checked, read_size=BUFSIZE, read_across_frames=True),
+                       checked)
     elif algo == "bzip2":
         raw = _Guarded(bz2.BZ2File(replay, "rb"), replay)
     elif algo == "xz":
@@ -153,7 +155,7 @@ def compress_stream(
                                  block_size=BUFSIZE) as gz:
             _copy(src, gz)  # type: ignore[arg-type]
     else:
-        cctx = zstandard.ZstdCompressor(level=level, threads=threads)
+        cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_checksum=True)
         cctx.copy_stream(src, out, read_size=BUFSIZE, write_size=BUFSIZE)
     out.flush()
     return CompressResult(out.digest(), out.size)
