@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from layerfs import union
 from layerfs.errors import InvalidOption, MountError
 from layerfs.mounts import kernel
 from layerfs.mounts.fuse import device
@@ -32,7 +33,7 @@ from layerfs.mounts.fuse.core import Filesystem
 from layerfs.mounts.fuse.session import Session
 from layerfs.mounts.mount import Mount
 from layerfs.mounts.options import OverlayOptions, parse_options, split_unescaped
-from layerfs.union import UnionView, WhiteoutFormat
+from layerfs.union.whiteouts import WhiteoutFormat
 
 #: FUSE-only options (not overlay ones): allow_other, threads=N, passthrough=on|off.
 FUSE_OPTIONS = ("allow_other", "threads", "passthrough")
@@ -110,12 +111,12 @@ def whiteout_format(cfg: FuseConfig) -> WhiteoutFormat:
     return WhiteoutFormat.XATTR if xattr_ok else WhiteoutFormat.OCI
 
 
-def make_view(cfg: FuseConfig) -> UnionView:
+def make_view(cfg: FuseConfig) -> union.UnionView:
     """The union this mount serves (`InvalidOption` from the engine for bad layers)."""
     o = cfg.overlay
     # Directory rename works by default (redirect), unlike the kernel's module default.
     redirect = o.setting("redirect_dir") not in ("off", "nofollow")
-    return UnionView(
+    return union.UnionView(
         list(o.lowerdirs),
         o.upperdir,
         o.workdir,
