@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from layerfs.archive.apply import apply_tar
+from layerfs.archive.compress import decompressed
 from layerfs.archive.generate import write_tar
 from layerfs.digest import Digest
-from layerfs.errors import NotFound
+from layerfs.errors import InvalidInput, NotFound
 from layerfs.oci.chain import chain_ids
 from layerfs.store.durable import publish, remove_tree, syncfs
 from layerfs.store.records import LayerRecord
@@ -64,6 +65,38 @@ def unpack(store: Store, ingest: Ingest, stream: BinaryIO) -> Unpacked:
     os.mkdir(diff, 0o755)
     result = apply_tar(stream, diff, fmt=store.whiteout_format)
     return Unpacked(path, result.diff_id, result.size)
+
+
+MAX_RATIO = 1100
+"""Decompressed/compressed ratio allowed (deflate cannot exceed ~1032:1; zstd can)."""
+MIN_LIMIT = 1 << 30
+ENV_MAX_SIZE = "LAYERFS_MAX_LAYER_SIZE"
+
+
+def size_limit(compressed_size: int) -> int:
+    """The most uncompressed tar bytes a blob of `compressed_size` may expand to.
+
+    A bomb guard: `$LAYERFS_MAX_LAYER_SIZE` when set, else max(1 GiB, 1100 × size).
+    """
+    env = os.environ.get(ENV_MAX_SIZE)
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            raise InvalidInput(f"{ENV_MAX_SIZE}={env!r} is not a number of bytes") from None
+    return max(MIN_LIMIT, MAX_RATIO * compressed_size)
+
+
+def unpack_blob(store: Store, ingest: Ingest, digest: Digest) -> Unpacked:
+    """Unpack the committed layer blob `digest` (any compression), verified while read.
+
+    InvalidLayer when it expands past `size_limit`; DigestMismatch if the blob changed.
+    """
+    limit = size_limit(store.blobs.size(digest))
+    with decompressed(store.blobs.open_blob(digest), max_size=limit) as tar:
+        unpacked = unpack(store, ingest, tar)
+        tar.read()  # reach EOF of the blob so that its digest is checked
+    return unpacked
 
 
 def commit_layer(

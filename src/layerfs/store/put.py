@@ -12,7 +12,6 @@ import io
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
-from layerfs.archive.compress import decompressed
 from layerfs.digest import Digest
 from layerfs.errors import DigestMismatch, InvalidInput
 from layerfs.oci import mediatypes as mt
@@ -23,7 +22,7 @@ from layerfs.oci.manifest import Manifest
 from layerfs.store import images
 from layerfs.store.blobs import write_temp
 from layerfs.store.images import NewImage
-from layerfs.store.layers import commit_layer, unpack, use_layer
+from layerfs.store.layers import commit_layer, unpack_blob, use_layer
 from layerfs.store.records import ImageLayerRecord, ImageRecord
 
 if TYPE_CHECKING:
@@ -90,8 +89,7 @@ def add_image(
             if progress:
                 progress("blob", size)
             if use_layer(store, ingest, chain) is None:
-                with decompressed(store.blobs.open_blob(digest)) as tar:
-                    unpacked = unpack(store, ingest, tar)
+                unpacked = unpack_blob(store, ingest, digest)
                 if unpacked.diff_id != diff_id:
                     raise DigestMismatch(
                         f"layer {index} ({digest}): tar hashes to {unpacked.diff_id},"

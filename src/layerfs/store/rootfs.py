@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
-from layerfs.archive.compress import compress_stream, decompressed, detect
+from layerfs.archive.compress import compress_stream, detect
 from layerfs.archive.generate import write_tree_tar
 from layerfs.digest import Digest
 from layerfs.errors import InvalidInput
@@ -24,7 +24,7 @@ from layerfs.oci.manifest import Manifest
 from layerfs.oci.platform import Platform
 from layerfs.store import images
 from layerfs.store.images import NewImage
-from layerfs.store.layers import Unpacked, commit_layer, unpack
+from layerfs.store.layers import Unpacked, commit_layer, unpack, unpack_blob
 from layerfs.store.put import store_blob, store_bytes
 from layerfs.store.records import ImageLayerRecord, ImageRecord
 
@@ -71,8 +71,7 @@ def _layer_from_file(ingest: Ingest, path: str) -> tuple[Unpacked, Digest, int, 
         return unpacked, result.digest, result.size, mt.OCI_LAYER_GZIP
     with open(path, "rb") as f:
         digest, size = store_blob(ingest, f)
-    with decompressed(ingest.store.blobs.open_blob(digest)) as tar:
-        unpacked = unpack(ingest.store, ingest, tar)
+    unpacked = unpack_blob(ingest.store, ingest, digest)
     return unpacked, digest, size, mt.layer_type(algo)
 
 
