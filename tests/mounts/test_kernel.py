@@ -45,12 +45,11 @@ def make_stack(root: Path, n: int, name: str = "layer") -> tuple[list[str], str,
 
 
 def mountinfo_fields(target: str) -> list[str]:
+    """The fields of the topmost mount at `target` (the last line for it)."""
     with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            if fields[4] == target:
-                return fields
-    raise AssertionError(f"{target} not in mountinfo")
+        found = [fields for fields in map(str.split, f) if fields[4] == target]
+    assert found, f"{target} not in mountinfo"
+    return found[-1]
 
 
 def mountinfo_options(target: str) -> str:
@@ -182,6 +181,26 @@ def test_bind_tmpfs_and_propagation(tmp_path: Path, targets: list[str]) -> None:
     targets.append(str(tmp_path / "file-target"))
     kernel.mount(Mount("bind", str(src / "f"), ("bind",)), str(tmp_path / "file-target"))
     assert (tmp_path / "file-target").read_text() == "bound"
+    kernel.mount(Mount("bind", str(src), ("bind", "unbindable")), str(dst))
+    assert "unbindable" in mountinfo_fields(str(dst))[6]
+
+
+def test_mount_is_all_or_nothing(
+    tmp_path: Path, targets: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    src.mkdir()
+    dst.mkdir()
+    (src / "f").write_text("bound")
+    targets.append(str(dst))
+
+    def refuse(target: str, kind: str, *, recursive: bool = False) -> None:
+        raise MountError(f"refused {kind}")
+
+    monkeypatch.setattr(kernel, "set_propagation", refuse)
+    with pytest.raises(MountError, match="refused private"):
+        kernel.mount(Mount("bind", str(src), ("rbind", "ro", "rprivate")), str(dst))
+    assert not kernel.is_mountpoint(str(dst))  # the bind mount was taken back
 
 
 def test_mount_errors(tmp_path: Path) -> None:

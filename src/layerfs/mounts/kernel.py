@@ -41,6 +41,7 @@ from layerfs.mounts.abi import (
     MS_SHARED,
     MS_SLAVE,
     MS_TO_ATTR,
+    MS_UNBINDABLE,
     SB_FLAGS,
     SYSCALLS,
 )
@@ -51,7 +52,12 @@ from layerfs.mounts.options import VFS_FLAGS, OverlayOptions, escape_path
 
 _OVERLAY_LOG = "overlayfs: "  # the prefix of overlayfs's pr_err records
 _LAYER_PARAMS = ("lowerdir+", "datadir+", "upperdir", "workdir")
-_PROPAGATION = {"private": MS_PRIVATE, "slave": MS_SLAVE, "shared": MS_SHARED}
+_PROPAGATION = {
+    "private": MS_PRIVATE,
+    "slave": MS_SLAVE,
+    "shared": MS_SHARED,
+    "unbindable": MS_UNBINDABLE,
+}
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mount.argtypes = [
@@ -146,14 +152,16 @@ def _fs_log(fd: int) -> list[str]:
         lines.append(text[2:] if text[:2] in ("e ", "w ", "i ") else text)
 
 
-def _fsconfig(fd: int, cmd: int, key: str | None = None, value: str | None = None) -> None:
+def _fsconfig(
+    fd: int, cmd: int, key: str | None = None, value: str | None = None, aux: int = 0
+) -> None:
     _syscall(
         "fsconfig",
         ctypes.c_int(fd),
         ctypes.c_uint(cmd),
         ctypes.c_char_p(_enc(key)),
         ctypes.c_char_p(_enc(value)),
-        ctypes.c_int(0),
+        ctypes.c_int(aux),
     )
 
 
@@ -166,14 +174,7 @@ def _fsconfig_layer(fd: int, key: str, path: str) -> None:
         return
     dfd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        _syscall(
-            "fsconfig",
-            ctypes.c_int(fd),
-            ctypes.c_uint(FSCONFIG_SET_FD),
-            ctypes.c_char_p(_enc(key)),
-            ctypes.c_char_p(None),
-            ctypes.c_int(dfd),
-        )
+        _fsconfig(fd, FSCONFIG_SET_FD, key, None, dfd)
     finally:
         os.close(dfd)
 
@@ -305,18 +306,22 @@ def mount(m: Mount, target: str) -> None:
     if bind:
         recursive = "rbind" in data
         _sys_mount(m.source, target, None, MS_BIND | (MS_REC if recursive else 0), None)
-        if flags:
-            _sys_mount(None, target, None, MS_REMOUNT | MS_BIND | flags, None)
     else:
         _sys_mount(m.source, target, m.type, flags, ",".join(data) or None)
-    for name in propagation:
-        set_propagation(target, name.lstrip("r"), recursive=name.startswith("r"))
+    try:
+        if bind and flags:  # a bind mount takes its flags only from a remount
+            _sys_mount(None, target, None, MS_REMOUNT | MS_BIND | flags, None)
+        for name in propagation:
+            set_propagation(target, name.lstrip("r"), recursive=name.startswith("r"))
+    except (MountError, InvalidOption):
+        _libc.umount2(_enc(target), MNT_DETACH)  # all or nothing
+        raise
 
 
 def set_propagation(target: str, kind: str, *, recursive: bool = False) -> None:
-    """Make the mount at `target` private, slave or shared (`mount --make-[r]KIND`)."""
+    """Set the propagation of the mount at `target` (`mount --make-[r]KIND`)."""
     if kind not in _PROPAGATION:
-        raise InvalidOption(f"propagation {kind!r}: must be private, slave or shared")
+        raise InvalidOption(f"propagation {kind!r}: must be one of {', '.join(_PROPAGATION)}")
     _sys_mount(None, target, None, _PROPAGATION[kind] | (MS_REC if recursive else 0), None)
 
 
