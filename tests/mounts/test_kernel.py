@@ -249,3 +249,18 @@ def test_is_mountpoint(tmp_path: Path) -> None:
     assert not kernel.is_mountpoint(str(tmp_path / "f"))
     (tmp_path / "link").symlink_to("/proc")
     assert not kernel.is_mountpoint(str(tmp_path / "link"))  # a symlink is never one
+
+
+def test_upperdir_on_readonly_mount(tmp_path: Path, targets: list[str]) -> None:
+    lowers, upper, work, merged = make_stack(tmp_path / "stack", 2)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    targets.append(str(ro))
+    kernel.mount(Mount("bind", str(tmp_path / "stack"), ("bind", "ro")), str(ro))
+    opts = OverlayOptions(tuple(lowers), str(ro / "upper"), str(ro / "work"))
+    with pytest.raises(InvalidOption, match=r"upperdir .*/ro/upper: on a read-only mount"):
+        kernel.mount_overlay(opts, merged)
+    # lowers may live there
+    kernel.mount_overlay(OverlayOptions((str(ro / "layer-000"), *lowers[1:]), upper, work), merged)
+    targets.append(merged)
+    assert Path(merged, "shared").read_text() == "0"

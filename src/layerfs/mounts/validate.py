@@ -1,11 +1,11 @@
 """Checks on overlay layers before a mount: what the kernel would refuse, said clearly.
 
 `validate_layers(opts)` checks what the kernel checks before it writes anything: every
-layer exists and is a directory, upperdir and workdir go together and sit on one mount,
-neither is inside the other, no lowerdir is inside (or is) upperdir or workdir or
-contains them, at most 500 lower layers, no NUL, no name over 255 bytes. It raises a
-one-line `InvalidOption` naming the offending path. It only reads: nothing is created
-or changed anywhere.
+layer exists and is a directory, upperdir and workdir go together and sit on one
+writable mount, neither is inside the other, no lowerdir is inside (or is) upperdir or
+workdir or contains them, at most 500 lower layers, no NUL, no name over 255 bytes. It
+raises a one-line `InvalidOption` naming the offending path. It only reads: nothing is
+created or changed anywhere.
 """
 
 from __future__ import annotations
@@ -96,8 +96,9 @@ def _ancestry(path: str) -> list[tuple[int, int]]:
 
 
 def _validate_placement(opts: OverlayOptions) -> None:
-    """The kernel's overlap checks: upperdir and workdir are on one mount, neither is
-    inside the other, and no layer is inside (or is) upperdir or workdir, or contains them."""
+    """The kernel's placement checks: upperdir and workdir are on one writable mount,
+    neither is inside the other, and no layer is inside (or is) upperdir or workdir, or
+    contains them."""
     if opts.upperdir is None or opts.workdir is None:
         return
     upper, work = opts.upperdir, opts.workdir
@@ -106,6 +107,8 @@ def _validate_placement(opts: OverlayOptions) -> None:
         raise InvalidOption(
             f"workdir {work}: on another filesystem than upperdir {upper} (must be the same mount)"
         )
+    if os.statvfs(upper).f_flag & os.ST_RDONLY:
+        raise InvalidOption(f"upperdir {upper}: on a read-only mount")
     chains = {role_path: _ancestry(role_path[1]) for role_path in opts.layers()}
     writable = [("upperdir", upper), ("workdir", work)]
     for w_role, w_path in writable:
