@@ -45,6 +45,32 @@ def _compress(tar_path: str, tmp: str, algo: str) -> tuple[Digest, int]:
     return result.digest, result.size
 
 
+def commit_tar_file(
+    store: Store,
+    ingest: Ingest,
+    tar_path: str,
+    parent: Digest | None,
+    compression: str | None,
+) -> NewLayer:
+    """Commit the plain tar file `tar_path` as the layer on top of `parent`.
+
+    With `compression` ("gzip", "zstd") the file is compressed into a blob at the same
+    time as it is unpacked and re-hashed (a second reader in a thread); the blob is
+    committed and leased to `ingest`. The file is left in place.
+    """
+    blob_tmp = ingest.temp_path("blob")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        job = pool.submit(_compress, tar_path, blob_tmp, compression) if compression else None
+        with open(tar_path, "rb") as tar:
+            unpacked = unpack(store, ingest, tar)
+        record = commit_layer(store, ingest, unpacked, parent)
+        blob = job.result() if job else None
+    if blob is None or compression is None:
+        return NewLayer(record, None, 0, "")
+    ingest.commit_blob(blob_tmp, blob[0])
+    return NewLayer(record, blob[0], blob[1], mt.layer_type(compression))
+
+
 def layer_from_upper(
     store: Store,
     ingest: Ingest,
@@ -63,20 +89,10 @@ def layer_from_upper(
     tar_path = ingest.temp_path("tar")
     with open(tar_path, "wb") as out:
         generated = write_tar(upperdir, out, source_date_epoch=source_date_epoch)
-    blob_tmp = ingest.temp_path("blob")
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        blob_job = pool.submit(_compress, tar_path, blob_tmp, compression) if compression else None
-        with open(tar_path, "rb") as tar:
-            unpacked = unpack(store, ingest, tar)
-        blob = blob_job.result() if blob_job else None
-    if unpacked.diff_id != generated.diff_id:
-        raise InvalidLayer(
-            f"{upperdir}: generated tar {generated.diff_id} unpacked as {unpacked.diff_id}"
-        )
-    record = commit_layer(store, ingest, unpacked, parent)
+    new = commit_tar_file(store, ingest, tar_path, parent, compression)
     os.unlink(tar_path)
-    if blob is None:
-        return NewLayer(record, None, 0, "")
-    ingest.commit_blob(blob_tmp, blob[0])
-    assert compression is not None
-    return NewLayer(record, blob[0], blob[1], mt.layer_type(compression))
+    if new.record.diff_id != generated.diff_id:
+        raise InvalidLayer(
+            f"{upperdir}: generated tar {generated.diff_id} unpacked as {new.record.diff_id}"
+        )
+    return new

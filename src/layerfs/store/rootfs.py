@@ -13,9 +13,8 @@ import shutil
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
-from layerfs.archive.compress import compress_stream, detect
+from layerfs.archive.compress import detect
 from layerfs.archive.generate import write_tree_tar
-from layerfs.digest import Digest
 from layerfs.errors import InvalidInput
 from layerfs.oci import mediatypes as mt
 from layerfs.oci.config import ContainerConfig, HistoryEntry, ImageConfig
@@ -23,8 +22,9 @@ from layerfs.oci.descriptor import Descriptor
 from layerfs.oci.manifest import Manifest
 from layerfs.oci.platform import Platform
 from layerfs.store import images
+from layerfs.store.commit import NewLayer, commit_tar_file
 from layerfs.store.images import NewImage
-from layerfs.store.layers import Unpacked, commit_layer, unpack, unpack_blob
+from layerfs.store.layers import commit_layer, unpack_blob
 from layerfs.store.put import store_blob, store_bytes
 from layerfs.store.records import ImageLayerRecord, ImageRecord
 
@@ -53,26 +53,19 @@ def _spool(ingest: Ingest, stream: BinaryIO) -> str:
     return path
 
 
-def _layer_from_file(ingest: Ingest, path: str) -> tuple[Unpacked, Digest, int, str]:
-    """Unpack the tar at `path` and store its blob: (unpacked, blob digest, size, type)."""
+def _layer_from_file(ingest: Ingest, path: str) -> NewLayer:
+    """Commit the tar at `path` (plain, gzip or zstd) as a base layer with its blob."""
     with open(path, "rb") as f:
         algo = detect(f.read(8))
     if algo not in ("none", "gzip", "zstd"):
         raise InvalidInput(f"{path}: {algo} tars are not supported (use plain, gzip or zstd)")
     if algo == "none":
-        with open(path, "rb") as f:
-            unpacked = unpack(ingest.store, ingest, f)
-        tmp = ingest.temp_path("blob")
-        with open(path, "rb") as src, open(tmp, "wb") as dst:
-            result = compress_stream(src, dst, "gzip")
-            dst.flush()
-            os.fsync(dst.fileno())
-        ingest.commit_blob(tmp, result.digest)
-        return unpacked, result.digest, result.size, mt.OCI_LAYER_GZIP
+        return commit_tar_file(ingest.store, ingest, path, None, "gzip")
     with open(path, "rb") as f:
         digest, size = store_blob(ingest, f)
     unpacked = unpack_blob(ingest.store, ingest, digest)
-    return unpacked, digest, size, mt.layer_type(algo)
+    record = commit_layer(ingest.store, ingest, unpacked, None)
+    return NewLayer(record, digest, size, mt.layer_type(algo))
 
 
 def import_rootfs(
@@ -100,8 +93,9 @@ def import_rootfs(
             path = source
         else:
             path = _spool(ingest, source)
-        unpacked, blob, blob_size, media_type = _layer_from_file(ingest, path)
-        layer = commit_layer(store, ingest, unpacked, None)
+        new = _layer_from_file(ingest, path)
+        layer, blob, blob_size, media_type = new.record, new.blob, new.blob_size, new.media_type
+        assert blob is not None
         created = created_now()
         host = Platform.host()
         image_config = ImageConfig(
