@@ -28,6 +28,7 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -241,6 +242,26 @@ def _apply_redirect(w: _Walk, redirect: str, parts: list[str], k: int) -> None:
         new = redirect
     w.redirect = redirect
     w.name = new
+
+
+def entry_at(layer: Layer, relpath: str) -> LayerEntry:
+    """What `relpath` is inside one layer, never following a symlink of the layer.
+
+    A path whose parent is not a chain of real directories in that layer is ABSENT.
+    """
+    parts = [c for c in relpath.split("/") if c]
+    if not parts:
+        return LayerEntry(EntryKind.DIR, os.lstat(layer.root))
+    parent = "/"
+    for comp in parts[:-1]:
+        parent = posixpath.join(parent, comp)
+        try:
+            st = os.lstat(layer.real(parent))
+        except OSError:
+            return LayerEntry(EntryKind.ABSENT)
+        if not stat.S_ISDIR(st.st_mode):
+            return LayerEntry(EntryKind.ABSENT)
+    return classify(layer.real(parent), parts[-1])
 
 
 def children(step: Step) -> list[str]:

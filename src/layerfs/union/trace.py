@@ -20,10 +20,11 @@ from layerfs.union.layerstack import (
     Probe,
     Resolution,
     Step,
+    entry_at,
     make_layers,
     resolve,
 )
-from layerfs.union.whiteouts import EntryKind, classify
+from layerfs.union.whiteouts import EntryKind
 
 STATES = (
     "file", "dir", "symlink", "special", "whiteout", "opaque dir", "redirect", "absent", "hidden",
@@ -201,7 +202,7 @@ def _row(layer: Layer, res: Resolution, final: Step, parent: Step | None) -> Tra
     if probe is not None and res.steps[-1] is final and _is_last(res):
         return _from_probe(probe, final, res)
     rel = _relpath_for(layer, res, parent, final)
-    entry = classify(layer.real(posixpath.dirname(rel)), posixpath.basename(rel))
+    entry = entry_at(layer, rel)
     kind = entry.kind.value
     reason = _why_not_reached(layer, res, final)
     state = "absent" if entry.kind is EntryKind.ABSENT else "hidden"
