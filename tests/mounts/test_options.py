@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from treestate import tree_state
 
 from layerfs.errors import InvalidOption
@@ -179,3 +181,26 @@ def test_validate_sees_through_symlinks(dirs: dict[str, str], tmp_path: Path) ->
         OverlayOptions((dirs["l1"],), upper, dirs["w"]).validate()
     with pytest.raises(InvalidOption, match="is the same directory"):
         OverlayOptions((str(tmp_path / "link"),), dirs["l1"], dirs["w"]).validate()
+
+
+_path_text = st.text(
+    alphabet=st.characters(blacklist_characters="\0", blacklist_categories=("Cs",)),
+    min_size=1,
+    max_size=30,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lowers=st.lists(_path_text, min_size=1, max_size=5),
+    datas=st.lists(_path_text, max_size=3),
+    upper=st.none() | _path_text,
+)
+def test_any_paths_roundtrip_through_the_option_string(
+    lowers: list[str], datas: list[str], upper: str | None
+) -> None:
+    opts = OverlayOptions(
+        tuple(lowers), upper, None if upper is None else upper + "w", tuple(datas)
+    )
+    assert parse_options(opts.to_string()) == opts
+    assert OverlayOptions.from_mount(opts.to_mount()) == opts

@@ -219,57 +219,71 @@ def parse_options(text: str) -> OverlayOptions:
     unknown names and bad values; does not look at the filesystem (see validate())."""
     if "\0" in text:
         raise InvalidOption("mount options contain a NUL byte")
-    lowers: list[str] = []
-    datas: list[str] = []
-    upper: str | None = None
-    work: str | None = None
-    settings: list[tuple[str, str]] = []
-    flags: list[str] = []
-    seen_lowerdir = False
+    b = _Builder()
     for opt in split_unescaped(text, ","):
         if not opt:
             continue
         key, sep, value = opt.partition("=")
         if key == "lowerdir":
-            if not sep or not value:
-                raise InvalidOption("lowerdir: empty value (give lowerdir=DIR[:DIR...])")
-            if lowers and not seen_lowerdir:
-                raise InvalidOption("lowerdir+ and datadir+ cannot be mixed with lowerdir=")
-            lowers, datas = _parse_lowerdir(value)
-            seen_lowerdir = True
+            b.set_lowerdir(value)
         elif key in ("lowerdir+", "datadir+"):
-            if seen_lowerdir:
-                raise InvalidOption(f"{key} cannot follow lowerdir=")
-            if not value:
-                raise InvalidOption(f"{key}: empty value")
-            if key == "datadir+":
-                if not lowers:
-                    raise InvalidOption("datadir+ needs at least one lowerdir+ before it")
-                datas.append(value)
-            elif datas:
-                raise InvalidOption("regular lower layers cannot follow data lower layers")
-            else:
-                lowers.append(value)
+            b.append_layer(key, value)
         elif key in ("upperdir", "workdir"):
             if not value:
                 raise InvalidOption(f"{key}: empty value")
-            if key == "upperdir":
-                upper = unescape(value)
-            else:
-                work = unescape(value)
+            b.dirs[key] = unescape(value)
         elif key in VFS_FLAGS and not sep:
-            flags.append(key)
+            b.flags.append(key)
         else:
             _check_setting(key, value if sep else None)
-            settings.append((key, value))
-    return OverlayOptions(
-        lowerdirs=tuple(lowers),
-        upperdir=upper,
-        workdir=work,
-        datadirs=tuple(datas),
-        settings=tuple(settings),
-        flags=tuple(flags),
-    )
+            b.settings.append((key, value))
+    return b.build()
+
+
+class _Builder:
+    """Options as they are parsed, with the kernel's rules for combining layer options:
+    `lowerdir=` replaces every lower layer, `lowerdir+=`/`datadir+=` append one (taken
+    literally), and the two styles do not mix."""
+
+    def __init__(self) -> None:
+        self.lowers: list[str] = []
+        self.datas: list[str] = []
+        self.dirs: dict[str, str] = {}
+        self.settings: list[tuple[str, str]] = []
+        self.flags: list[str] = []
+        self.seen_lowerdir = False
+
+    def set_lowerdir(self, value: str) -> None:
+        if not value:
+            raise InvalidOption("lowerdir: empty value (give lowerdir=DIR[:DIR...])")
+        if self.lowers and not self.seen_lowerdir:
+            raise InvalidOption("lowerdir+ and datadir+ cannot be mixed with lowerdir=")
+        self.lowers, self.datas = _parse_lowerdir(value)
+        self.seen_lowerdir = True
+
+    def append_layer(self, key: str, value: str) -> None:
+        if self.seen_lowerdir:
+            raise InvalidOption(f"{key} cannot follow lowerdir=")
+        if not value:
+            raise InvalidOption(f"{key}: empty value")
+        if key == "datadir+":
+            if not self.lowers:
+                raise InvalidOption("datadir+ needs at least one lowerdir+ before it")
+            self.datas.append(value)
+        elif self.datas:
+            raise InvalidOption("regular lower layers cannot follow data lower layers")
+        else:
+            self.lowers.append(value)
+
+    def build(self) -> OverlayOptions:
+        return OverlayOptions(
+            lowerdirs=tuple(self.lowers),
+            upperdir=self.dirs.get("upperdir"),
+            workdir=self.dirs.get("workdir"),
+            datadirs=tuple(self.datas),
+            settings=tuple(self.settings),
+            flags=tuple(self.flags),
+        )
 
 
 def _parse_lowerdir(value: str) -> tuple[list[str], list[str]]:
