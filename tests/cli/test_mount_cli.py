@@ -232,3 +232,26 @@ def test_non_root_driver_choice(
     assert "user.max_user_namespaces=0" in res.output and "--driver fuse" in res.output
     assert run("mount", "-o", stack["opts"], stack["m"], "--", "true").exit_code == 0
     assert len(fake_fuse) == 2  # restricted: auto falls back to FUSE
+
+
+@needs_root
+def test_real_fuse_mount_and_umount(stack: dict[str, str], tmp_path: Path) -> None:
+    pytest.importorskip("layerfs.union.view", reason="the union engine serves FUSE mounts")
+    res = run("mount", "--driver", "fuse", "-o", stack["opts"], stack["m"])
+    assert res.exit_code == 0, res.output
+    try:
+        assert kernel.is_mountpoint(stack["m"])
+        assert Path(stack["m"], "f").read_text() == "top"
+        Path(stack["m"], "new").write_text("n")
+    finally:
+        res = run("umount", stack["m"])
+    assert res.exit_code == 0, res.output
+    assert not kernel.is_mountpoint(stack["m"])
+    assert Path(stack["u"], "new").read_text() == "n"
+    out = tmp_path / "out"
+    script = f"cat {stack['m']}/g > {out}"
+    argv = ["--driver", "fuse", "-o", stack["opts"], stack["m"], "--", "sh", "-c", script]
+    res = run("mount", *argv)
+    assert res.exit_code == 0, res.output
+    assert out.read_text() == "g"
+    assert not kernel.is_mountpoint(stack["m"])
