@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from layerfs.cli.main import cli
+from layerfs.errors import MountError
 from layerfs.mounts import fuse, kernel, userns
 from layerfs.mounts.mount import Mount
 
@@ -232,6 +233,15 @@ def test_non_root_driver_choice(
     assert "user.max_user_namespaces=0" in res.output and "--driver fuse" in res.output
     assert run("mount", "-o", stack["opts"], stack["m"], "--", "true").exit_code == 0
     assert len(fake_fuse) == 2  # restricted: auto falls back to FUSE
+    monkeypatch.setattr(userns, "restriction", lambda: None)
+
+    def fuse_refused(m: Mount, target: str, *, foreground: bool = False) -> None:
+        raise MountError("fusermount3: permission denied")
+
+    monkeypatch.setattr(fuse, "mount", fuse_refused)
+    res = run("mount", "-o", stack["opts"], stack["m"])
+    assert res.exit_code == 1
+    assert "permission denied" in res.output and "add -- CMD" in res.output
 
 
 @needs_root

@@ -73,7 +73,13 @@ def mount_cmd(
         code = userns.run_in_namespace(opts, target, command, source=source)
         raise SystemExit(code)
     if chosen == "fuse":
-        _fuse_mount(opts, target, source, foreground and not command)
+        try:
+            _fuse_mount(opts, target, source, foreground and not command)
+        except (MountError, Unsupported) as e:
+            if driver != "auto" or os.geteuid() == 0 or command:
+                raise
+            hint = "as non-root the kernel driver can mount for one command: add -- CMD..."
+            raise type(e)(f"{e} ({hint})") from None
     else:
         kernel.mount_overlay(opts, target, source=source)
     if command:
