@@ -10,19 +10,30 @@ the GIL).
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
+import datetime
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from layerfs.archive.compress import compress_stream
 from layerfs.archive.generate import write_tar
 from layerfs.digest import Digest
-from layerfs.errors import InvalidLayer
+from layerfs.errors import InvalidInput, InvalidLayer, NotFound
 from layerfs.oci import mediatypes as mt
-from layerfs.store.layers import commit_layer, unpack
-from layerfs.store.records import LayerRecord
+from layerfs.oci.config import ContainerConfig, HistoryEntry, ImageConfig
+from layerfs.oci.descriptor import Descriptor
+from layerfs.oci.manifest import Manifest
+from layerfs.oci.platform import Platform
+from layerfs.store import images
+from layerfs.store.images import NewImage
+from layerfs.store.layers import commit_layer, unpack, use_layer
+from layerfs.store.put import store_bytes
+from layerfs.store.records import ImageLayerRecord, ImageRecord, LayerRecord
 
 if TYPE_CHECKING:
+    from layerfs.store.image import StoreImage
     from layerfs.store.ingest import Ingest
     from layerfs.store.store import Store
 
@@ -35,6 +46,19 @@ class NewLayer:
     blob: Digest | None
     blob_size: int
     media_type: str
+
+
+def created_now() -> str:
+    """RFC 3339 UTC time: `SOURCE_DATE_EPOCH` when set (reproducible), else now."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch:
+        try:
+            when = datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
+        except ValueError:
+            raise InvalidInput(f"SOURCE_DATE_EPOCH={epoch!r} is not an integer") from None
+    else:
+        when = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _compress(tar_path: str, tmp: str, algo: str) -> tuple[Digest, int]:
@@ -96,3 +120,78 @@ def layer_from_upper(
             f"{upperdir}: generated tar {generated.diff_id} unpacked as {new.record.diff_id}"
         )
     return new
+
+
+def commit_image(
+    store: Store,
+    upperdir: str,
+    base: StoreImage | None,
+    tags: Sequence[str] = (),
+    *,
+    history: HistoryEntry | None = None,
+    config: ContainerConfig | None = None,
+    compression: str = "gzip",
+    source_date_epoch: int | None = None,
+) -> ImageRecord:
+    """A new image: `base` (None: from scratch) plus one layer made of `upperdir`.
+
+    The config is the base's with the new diff_id and `history` appended (its
+    `created` defaults to now, or SOURCE_DATE_EPOCH) and, when given, `config` as the
+    new run defaults. The base's blobs and layers are leased for the duration, so a
+    concurrent rmi cannot pull them away. What `docker commit` and a build step do.
+    """
+    with store.ingest() as ingest:
+        entries: list[ImageLayerRecord] = []
+        descriptors: list[Descriptor] = []
+        if base is not None:
+            image_config = base.config()
+            for layer in base.store_layers():
+                if (
+                    not ingest.use_blob(layer.digest())
+                    or use_layer(store, ingest, layer.chain_id) is None
+                ):
+                    raise NotFound(f"image {base.id.short} lost layer {layer.chain_id}")
+                entries.append(layer.entry)
+                descriptors.append(Descriptor(layer.media_type(), layer.digest(), layer.size()))
+            parent = entries[-1].chain_id if entries else None
+        else:
+            host = Platform.host()
+            image_config = ImageConfig(host.architecture, host.os, variant=host.variant)
+            parent = None
+        new = layer_from_upper(
+            store,
+            ingest,
+            upperdir,
+            parent,
+            compression=compression,
+            source_date_epoch=source_date_epoch,
+        )
+        assert new.blob is not None
+        created = created_now()
+        entry = history or HistoryEntry()
+        if entry.created is None:
+            entry = dataclasses.replace(entry, created=created)
+        image_config = image_config.with_layer(new.record.diff_id, entry).replace(created=created)
+        if config is not None:
+            image_config = image_config.replace(config=config)
+        entries.append(
+            ImageLayerRecord(
+                len(entries), new.record.chain_id, new.blob, new.blob_size, new.media_type
+            )
+        )
+        descriptors.append(Descriptor(new.media_type, new.blob, new.blob_size))
+        config_bytes = image_config.to_json()
+        config_digest = store_bytes(ingest, config_bytes)
+        manifest = Manifest(
+            config=Descriptor(mt.OCI_CONFIG, config_digest, len(config_bytes)),
+            layers=tuple(descriptors),
+            media_type=mt.OCI_MANIFEST,
+        )
+        record = NewImage(
+            config_digest=config_digest,
+            manifest_digest=store_bytes(ingest, manifest.to_json()),
+            manifest_media_type=mt.OCI_MANIFEST,
+            created=created,
+            layers=tuple(entries),
+        )
+        return images.put_image(store, ingest, record, tags)

@@ -7,7 +7,6 @@ tar is compressed with gzip for the layer blob; a compressed one is kept as it i
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 from collections.abc import Sequence
@@ -22,7 +21,7 @@ from layerfs.oci.descriptor import Descriptor
 from layerfs.oci.manifest import Manifest
 from layerfs.oci.platform import Platform
 from layerfs.store import images
-from layerfs.store.commit import NewLayer, commit_tar_file
+from layerfs.store.commit import NewLayer, commit_tar_file, created_now
 from layerfs.store.images import NewImage
 from layerfs.store.layers import commit_layer, unpack_blob
 from layerfs.store.put import store_blob, store_bytes
@@ -31,19 +30,6 @@ from layerfs.store.records import ImageLayerRecord, ImageRecord
 if TYPE_CHECKING:
     from layerfs.store.ingest import Ingest
     from layerfs.store.store import Store
-
-
-def created_now() -> str:
-    """RFC 3339 UTC time: `SOURCE_DATE_EPOCH` when set (reproducible), else now."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch:
-        try:
-            when = datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
-        except ValueError:
-            raise InvalidInput(f"SOURCE_DATE_EPOCH={epoch!r} is not an integer") from None
-    else:
-        when = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _spool(ingest: Ingest, stream: BinaryIO) -> str:
