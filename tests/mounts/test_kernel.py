@@ -264,3 +264,23 @@ def test_upperdir_on_readonly_mount(tmp_path: Path, targets: list[str]) -> None:
     kernel.mount_overlay(OverlayOptions((str(ro / "layer-000"), *lowers[1:]), upper, work), merged)
     targets.append(merged)
     assert Path(merged, "shared").read_text() == "0"
+
+
+def test_dead_fuse_mount_is_a_mountpoint_and_unmounts(tmp_path: Path, targets: list[str]) -> None:
+    """A FUSE mount whose server is gone (ENOTCONN on every access) still unmounts."""
+    target = str(tmp_path / "dead")
+    os.mkdir(target)
+    targets.append(target)
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    try:
+        options = (f"fd={fd}", "rootmode=40000", "user_id=0", "group_id=0", "nosuid", "nodev")
+        kernel.mount(Mount("fuse.layerfs-test", "dead", options), target)
+    finally:
+        os.close(fd)  # the "server" is gone before it ever answered
+    with pytest.raises(OSError) as info:
+        os.stat(target)
+    assert info.value.errno == errno.ENOTCONN
+    assert kernel.is_mountpoint(target)
+    kernel.umount(target)
+    assert not kernel.is_mountpoint(target)
+    assert os.listdir(target) == []
