@@ -124,6 +124,8 @@ class _Apply:
     def member(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         self.count += 1
         parts = split_name(m.name)
+        if any(p.startswith(wh.OCI_PREFIX) for p in parts[:-1]):
+            raise InvalidLayer(f"member {m.name!r}: a whiteout marker name used as a directory")
         try:
             if not parts:
                 self._root(m)
