@@ -19,6 +19,7 @@ import errno
 import os
 import shutil
 import signal
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,18 +87,25 @@ def run_in_namespace(
     if why is not None:
         raise Unsupported(unavailable_message(why))
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child never returns (coverage cannot see it)
-        os.close(read_fd)
-        _child(opts, target, argv, source, write_fd)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as pipe:
-        report = pipe.read().decode(errors="replace")
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # the child handles ^C
+    # ^C belongs to the command: the parent ignores it from before the fork to the end
+    in_main = threading.current_thread() is threading.main_thread()  # signal() needs it
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
     try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child (coverage cannot see it)
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.close(read_fd)
+                _child(opts, target, argv, source, write_fd)
+            finally:
+                os._exit(127)  # never return into the parent's code
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as pipe:
+            report = pipe.read().decode(errors="replace")
         _, status = os.waitpid(pid, 0)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
     if report:
         kind, _, message = report.partition(":")
         if kind == "unsupported":
