@@ -43,28 +43,27 @@ def _kind(v: Any) -> str:
     )
 
 
-def get_str(d: Mapping[str, Any], key: str, where: str, default: Any = _MISSING) -> Any:
-    """`d[key]` as a str; `default` when absent (required when no default is given)."""
+def _get_typed(d: Mapping[str, Any], key: str, where: str, default: Any, ok: Any,
+               kind: str) -> Any:
     v = d.get(key, _MISSING)
     if v is _MISSING or (v is None and default is not _MISSING):
         if default is _MISSING:
             raise InvalidInput(f"{where}.{key}: missing")
         return default
-    if not isinstance(v, str):
-        raise InvalidInput(f"{where}.{key}: expected a string, got {_kind(v)}")
+    if not ok(v):
+        raise InvalidInput(f"{where}.{key}: expected {kind}, got {_kind(v)}")
     return v
+
+
+def get_str(d: Mapping[str, Any], key: str, where: str, default: Any = _MISSING) -> Any:
+    """`d[key]` as a str; `default` when absent (required when no default is given)."""
+    return _get_typed(d, key, where, default, lambda v: isinstance(v, str), "a string")
 
 
 def get_int(d: Mapping[str, Any], key: str, where: str, default: Any = _MISSING) -> Any:
     """`d[key]` as an int (never a bool or float)."""
-    v = d.get(key, _MISSING)
-    if v is _MISSING or (v is None and default is not _MISSING):
-        if default is _MISSING:
-            raise InvalidInput(f"{where}.{key}: missing")
-        return default
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise InvalidInput(f"{where}.{key}: expected an integer, got {_kind(v)}")
-    return v
+    return _get_typed(d, key, where, default,
+                      lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer")
 
 
 def get_bool(d: Mapping[str, Any], key: str, where: str, default: bool = False) -> bool:
