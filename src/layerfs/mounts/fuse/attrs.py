@@ -71,9 +71,8 @@ def entry_out(nodeid: int, attr: bytes) -> bytes:
     return p.ENTRY_OUT.pack(nodeid, 0, TIMEOUT, TIMEOUT, 0, 0) + attr
 
 
-def negative_entry() -> bytes:
-    """An entry reply for a missing name that the kernel may cache (nodeid 0)."""
-    return p.ENTRY_OUT.pack(0, 0, TIMEOUT, 0, 0, 0) + b"\0" * p.ATTR.size
+#: The entry reply for a missing name that the kernel may cache (nodeid 0).
+NEGATIVE_ENTRY = p.ENTRY_OUT.pack(0, 0, TIMEOUT, 0, 0, 0) + b"\0" * p.ATTR.size
 
 
 def attr_out(attr: bytes) -> bytes:

@@ -1,7 +1,7 @@
 """Open files and directories of a mount, by the `fh` number given to the kernel.
 
 A `FileHandle` owns one real fd (closed by `release`); a `DirHandle` owns the listing
-snapshot taken at OPENDIR, so that READDIR at any offset sees one consistent list (what
+snapshot taken at its first READDIR, so that READDIR at any offset sees one consistent list (what
 readdir(3) over a changing directory may show is up to us; a snapshot is the simplest
 answer that never repeats or skips an unchanged name).
 """
@@ -28,12 +28,13 @@ class FileHandle:
     backing: bool
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class DirHandle:
-    """An open directory: (name, d_type, d_ino) rows including "." and ".."."""
+    """An open directory: its packed dirents ("." and ".." first), listed at the first
+    READDIR (a listing the kernel serves from its cache never reaches the server)."""
 
     node: Inode
-    rows: tuple[tuple[bytes, int, int], ...]
+    dirents: list[bytes] | None = None
 
 
 class Handles:

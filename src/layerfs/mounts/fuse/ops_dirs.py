@@ -1,8 +1,9 @@
 """Handlers for open directories: OPENDIR, READDIR, RELEASEDIR, FSYNCDIR.
 
-OPENDIR takes one snapshot of the merged listing (the union's readdir: upper first, then
-lowers, whiteouts and duplicates removed) and, as a by-product, the directory's name index
-(see `ops_meta.lookup`). Plain READDIR only: READDIRPLUS would make the kernel ask for
+The first READDIR of an open directory (and every rewind to offset 0) takes one snapshot
+of the merged listing (the union's readdir: upper first, then lowers, whiteouts and
+duplicates removed) and, as a by-product, the directory's name index (see
+`ops_meta.lookup`). Plain READDIR only: READDIRPLUS would make the kernel ask for
 attributes of every entry, which costs far more than it saves for large directories.
 The kernel may keep the listing in its page cache (FOPEN_CACHE_DIR): every change of a
 directory goes through the kernel, which drops that cache itself.
@@ -15,6 +16,7 @@ import os
 from layerfs.mounts.fuse import protocol as p
 from layerfs.mounts.fuse.core import Filesystem, Request
 from layerfs.mounts.fuse.handles import DirHandle
+from layerfs.mounts.fuse.inodes import Inode
 from layerfs.union import EntryKind
 
 _DTYPE = {
@@ -41,36 +43,42 @@ def _real_inodes(sources: tuple[str, ...]) -> dict[str, tuple[int, int]]:
 def opendir(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     with fs.lock:
         node = fs.node(req.nodeid)
-        path = fs.inodes.path(node)
-        found = fs.view.lookup(path)
-        entries = fs.view.readdir(path)
-        node.index = {e.name for e in entries}
-        real = _real_inodes(found.sources)
-        parent = fs.node(node.names[0][0]) if node.names else node
-        rows = [(b".", 4, node.ino), (b"..", 4, parent.ino)]
-        for e in entries:
-            child = fs.inodes.child(node.nodeid, e.name)
-            if child is not None:
-                ino = child.ino
-            else:
-                ino = fs.inodes.reported_ino(real.get(e.name, (0, 1)))
-            rows.append((os.fsencode(e.name), _DTYPE.get(e.kind, 0), ino or 1))
-    fh = fs.handles.add(DirHandle(node, tuple(rows)))
+        fs.inodes.path(node)  # ENOENT for a removed directory
+    fh = fs.handles.add(DirHandle(node))
     return p.OPEN_OUT.pack(fh, p.FOPEN_KEEP_CACHE | p.FOPEN_CACHE_DIR, 0)
+
+
+def _listing(fs: Filesystem, node: Inode) -> list[bytes]:
+    """The packed dirents of a directory node; refreshes its name index on the way."""
+    path = fs.inodes.path(node)
+    found = fs.view.lookup(path)
+    entries = fs.view.readdir(path)
+    node.index = {e.name for e in entries}
+    real = _real_inodes(found.sources)
+    parent = fs.node(node.names[0][0]) if node.names else node
+    rows = [(b".", 4, node.ino), (b"..", 4, parent.ino)]
+    for e in entries:
+        child = fs.inodes.child(node.nodeid, e.name)
+        real_ino = fs.inodes.reported_ino(real.get(e.name, (0, 1)))
+        ino = child.ino if child is not None else real_ino
+        rows.append((os.fsencode(e.name), _DTYPE.get(e.kind, 0), ino or 1))
+    return [p.dirent(ino, i + 1, name, dtype) for i, (name, dtype, ino) in enumerate(rows)]
 
 
 def readdir(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     fh, offset, size, *_ = p.READ_IN.unpack_from(body)
-    rows = fs.handles.dir(fh).rows
+    handle = fs.handles.dir(fh)
+    if handle.dirents is None or offset == 0:
+        with fs.lock:
+            handle.dirents = _listing(fs, handle.node)
+    dirents = handle.dirents
     out: list[bytes] = []
     used = 0
-    for i in range(offset, len(rows)):
-        name, dtype, ino = rows[i]
-        need = p.dirent_size(len(name))
-        if used + need > size:
+    for i in range(offset, len(dirents)):
+        used += len(dirents[i])
+        if used > size:
             break
-        out.append(p.dirent(ino, i + 1, name, dtype))
-        used += need
+        out.append(dirents[i])
     return b"".join(out)
 
 

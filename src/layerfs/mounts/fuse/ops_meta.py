@@ -35,13 +35,13 @@ def lookup(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     with fs.lock:
         parent, name, path = fs.child_path(req.nodeid, raw)
         if parent.index is not None and name not in parent.index:
-            return attrs.negative_entry()
+            return attrs.NEGATIVE_ENTRY
         try:
             return fs.entry(parent, name, path)
         except FileNotFoundError:
             if parent.index is None:
                 parent.index = set(fs.view.listdir(fs.inodes.path(parent)))
-            return attrs.negative_entry()
+            return attrs.NEGATIVE_ENTRY
 
 
 def forget(fs: Filesystem, req: Request, body: memoryview) -> None:
