@@ -106,21 +106,22 @@ class Trace:
         if self.winner is None:
             return f"{self.path}: not in the union: {self._why_missing()}"
         top = self.row(self.winner)
-        merged = [r for r in self.rows if r.visible]
         if top.state in ("dir", "opaque dir", "redirect"):
-            srcs = ", ".join(f"{r.label} ({r.realpath})" for r in merged)
+            srcs = ", ".join(f"{r.label} ({r.realpath})" for r in self.rows if r.visible)
             head = f"{self.path}: a directory merged from {srcs}"
-            if not has_upper:
-                return head + "; the union is read-only (no upperdir): writes fail with EROFS"
-            if self.winner == 0:
-                return head + "; new entries are created in upperdir directly"
-            return head + "; creating an entry in it copies the directory up to upperdir first"
-        head = f"{self.path}: read: served from {top.label} ({top.realpath})"
+            in_upper, in_lower = (
+                "new entries are created in upperdir directly",
+                "creating an entry in it copies the directory up to upperdir first",
+            )
+        else:
+            head = f"{self.path}: read: served from {top.label} ({top.realpath})"
+            in_upper, in_lower = (
+                "writes go to that file directly (already in upperdir)",
+                "a write would copy it up to upperdir first",
+            )
         if not has_upper:
             return head + "; the union is read-only (no upperdir): writes fail with EROFS"
-        if self.winner == 0:
-            return head + "; writes go to that file directly (already in upperdir)"
-        return head + "; a write would copy it up to upperdir first"
+        return f"{head}; {in_upper if self.winner == 0 else in_lower}"
 
     def _why_missing(self) -> str:
         if self.reason:
