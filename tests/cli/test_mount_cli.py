@@ -193,6 +193,15 @@ def test_driver_fuse_gets_the_mount(
     assert (target, foreground) == (stack["m"], True)
     run("mount", "-f", "-o", stack["opts"], stack["m"])  # -f alone implies the FUSE driver
     assert len(fake_fuse) == 2
+    # the FUSE driver's own options pass through to it, and select it
+    res = run("mount", "-o", stack["opts"] + ",allow_other", "-o", "threads=4", stack["m"])
+    assert res.exit_code == 0, res.output
+    m = fake_fuse[2][0]
+    assert m.options[-2:] == ("allow_other", "threads=4")
+    assert m.option("lowerdir") == f"{stack['l1']}:{stack['l2']}"
+    res = run("mount", "--driver", "kernel", "-o", stack["opts"] + ",allow_other", stack["m"])
+    assert res.exit_code == 1
+    assert "allow_other: an option of the FUSE driver" in res.output
 
 
 def test_driver_fuse_missing_is_clear(

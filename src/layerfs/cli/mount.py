@@ -10,7 +10,7 @@ import click
 from layerfs.errors import InvalidOption, MountError, Unsupported
 from layerfs.mounts import kernel, userns
 from layerfs.mounts.mount import Mount
-from layerfs.mounts.options import OverlayOptions, parse_options
+from layerfs.mounts.options import OverlayOptions, parse_options, split_unescaped
 
 _DRIVERS = ("auto", "kernel", "fuse")
 FUSE_TYPE = "fuse.layerfs"  # the Mount type the FUSE driver serves (overlay options)
@@ -54,7 +54,9 @@ def mount_cmd(
 
     As non-root the kernel driver mounts inside a private user + mount namespace
     (option userxattr): the mount is visible only to CMD, so a CMD is required.
-    A mount visible to every process needs root or `--driver fuse`.
+    A mount visible to every process needs root or `--driver fuse`. The FUSE
+    driver's own options (allow_other, threads=N, passthrough=on|off) and -f
+    select it when --driver is auto.
 
     \b
     Examples:
@@ -64,17 +66,20 @@ def mount_cmd(
     """
     if fstype != "overlay":
         raise InvalidOption(f"-t {fstype}: only overlay is supported")
-    opts = parse_options(",".join(option_text)).absolute()
+    overlay_text, fuse_only = _split_fuse_options(",".join(option_text))
+    opts = parse_options(overlay_text).absolute()
     target = os.path.abspath(merged)
     opts.validate()
     kernel.check_target(target)
-    chosen = _choose_driver(driver, foreground, bool(command))
+    if fuse_only and driver == "kernel":
+        raise InvalidOption(f"{fuse_only[0]}: an option of the FUSE driver (--driver fuse)")
+    chosen = _choose_driver(driver, foreground or bool(fuse_only), bool(command))
     if chosen == "userns":
         code = userns.run_in_namespace(opts, target, command, source=source)
         raise SystemExit(code)
     if chosen == "fuse":
         try:
-            _fuse_mount(opts, target, source, foreground and not command)
+            _fuse_mount(opts, fuse_only, target, source, foreground and not command)
         except (MountError, Unsupported) as e:
             if driver != "auto" or os.geteuid() == 0 or command:
                 raise
@@ -110,7 +115,22 @@ def _choose_driver(driver: str, foreground: bool, has_command: bool) -> str:
     return "userns"
 
 
-def _fuse_mount(opts: OverlayOptions, target: str, source: str, foreground: bool) -> None:
+def _split_fuse_options(text: str) -> tuple[str, tuple[str, ...]]:
+    """(overlay options, FUSE-only options such as allow_other or threads=N) of -o TEXT."""
+    try:
+        from layerfs.mounts.fuse.daemon import FUSE_OPTIONS
+    except ImportError:  # no FUSE driver: every option must then be an overlay one
+        return text, ()
+    fuse_only = []
+    overlay = []
+    for part in split_unescaped(text, ","):
+        (fuse_only if part.partition("=")[0] in FUSE_OPTIONS else overlay).append(part)
+    return ",".join(overlay), tuple(fuse_only)
+
+
+def _fuse_mount(
+    opts: OverlayOptions, extra: tuple[str, ...], target: str, source: str, foreground: bool
+) -> None:
     try:
         from layerfs.mounts import fuse
     except ImportError as e:  # the FUSE package failed to import on this machine
@@ -119,7 +139,7 @@ def _fuse_mount(opts: OverlayOptions, target: str, source: str, foreground: bool
     if mount_fn is None:
         raise Unsupported("the FUSE driver is not available yet (layerfs.mounts.fuse.mount)")
     m = opts.to_mount(source)
-    mount_fn(Mount(FUSE_TYPE, m.source, m.options), target, foreground=foreground)
+    mount_fn(Mount(FUSE_TYPE, m.source, (*m.options, *extra)), target, foreground=foreground)
 
 
 def _run_then_umount(command: tuple[str, ...], target: str) -> int:
