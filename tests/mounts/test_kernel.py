@@ -111,6 +111,13 @@ def test_500_layers_long_paths_501_fails(tmp_path: Path, targets: list[str]) -> 
     assert not kernel.is_mountpoint(merged)
 
 
+def test_new_api_reports_the_fs_context_log(tmp_path: Path) -> None:
+    lowers, _, _, merged = make_stack(tmp_path, 2)
+    bogus = OverlayOptions(tuple(lowers), settings=(("bogus", ""),))  # past parse/validate
+    with pytest.raises(MountError, match="overlay: Unknown parameter 'bogus'"):
+        kernel._overlay_new_api(bogus, "overlay", merged, 0)
+
+
 @pytest.mark.parametrize("long", [False, True], ids=["mount2", "fsopen"])
 def test_kernel_message_on_refusal_and_nothing_written(
     tmp_path: Path, targets: list[str], long: bool

@@ -159,6 +159,9 @@ def bad_cases(d: dict[str, str], tmp: Path) -> list[tuple[OverlayOptions, str]]:
         (OverlayOptions((d["l1"],), d["u"], d["u"]), "is the same directory as upperdir"),
         (OverlayOptions((d["u"],), d["u"], d["w"]), "is the same directory as upperdir"),
         (OverlayOptions((d["l1"],), d["u"], "/dev/shm"), "on another filesystem than upperdir"),
+        (OverlayOptions((d["l1"], d["l2"]), settings=(("bogus", ""),)), "unknown overlay mount"),
+        (OverlayOptions((d["l1"], d["l2"]), settings=(("xino", "maybe"),)), "xino: value must"),
+        (OverlayOptions((d["l1"], d["l2"]), flags=("rbind",)), "'rbind': not a mount flag"),
     ]
 
 

@@ -176,6 +176,11 @@ class OverlayOptions:
     def validate(self) -> None:
         """Raise `InvalidOption` (one line, naming the path) unless the kernel could mount
         these layers. Reads only: nothing is written."""
+        for key, value in self.settings:  # values built in code skip parse_options
+            _check_setting(key, value or None)
+        for flag in self.flags:
+            if flag not in VFS_FLAGS:
+                raise InvalidOption(f"{flag!r}: not a mount flag (ro, nosuid, noatime...)")
         validate_layers(self)
 
 
