@@ -185,3 +185,16 @@ def test_redirect_is_unsupported(tmp_path):
     os.setxattr(up / "moved", "trusted.overlay.redirect", b"old")
     with pytest.raises(Unsupported, match="moved"):
         upper_tar(up)
+
+
+def test_opaque_upper_root(tmp_path):
+    up = tmp_path / "up"
+    up.mkdir()
+    (up / "a").write_text("a")
+    whm.make_opaque(str(up), FMT)
+    data = upper_tar(up)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        assert tf.getnames() == [".wh..wh..opq", "a"]
+    (tmp_path / "dst").mkdir()
+    apply_tar(io.BytesIO(data), str(tmp_path / "dst"), fmt=FMT)
+    assert whm.is_opaque(str(tmp_path / "dst"))

@@ -69,6 +69,8 @@ class _Writer:
     def run(self, root: str) -> GenerateResult:
         if not os.path.isdir(root):
             raise InvalidLayer(f"{root}: not a directory")
+        if self.union and wh.is_opaque(root):
+            self._marker(wh.OCI_OPAQUE, os.lstat(root).st_mtime_ns)
         self._walk(root, "")
         self.out.write(_ZEROS * 2)
         self.out.flush()
