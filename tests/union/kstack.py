@@ -89,9 +89,9 @@ def overlay(
 
 
 def readonly_view(
-    target: Path, layers: Sequence[Path], spare: Path
+    target: Path, layers: Sequence[Path], spare: Path, extra: str = ""
 ) -> contextlib.AbstractContextManager[Path]:
     """A read-only kernel view of `layers` (top first); `spare` (an empty dir) is added at
     the bottom because the kernel needs two lower layers without an upperdir."""
     spare.mkdir(parents=True, exist_ok=True)
-    return overlay(target, [*layers, spare])
+    return overlay(target, [*layers, spare], extra=extra)

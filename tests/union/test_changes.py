@@ -33,11 +33,13 @@ def kernel_session(tmp_path: Path, lowers: list[Path], act: Callable[[Path], Non
     return upper
 
 
-def docker_reference(tmp_path: Path, upper: Path, lowers: list[Path]) -> list[Change]:
+def docker_reference(
+    tmp_path: Path, upper: Path, lowers: list[Path], extra: str = ""
+) -> list[Change]:
     """What docker diff prints: ChangesDirs(union with upper, union without it)."""
     spare = tmp_path / "spare"
     with (
-        readonly_view(tmp_path / "new", [upper, *lowers], spare) as new,
+        readonly_view(tmp_path / "new", [upper, *lowers], spare, extra) as new,
         readonly_view(tmp_path / "old", lowers, spare) as old,
     ):
         return changes_dirs(str(new), str(old))
@@ -250,10 +252,11 @@ def test_random_sessions_match_moby_changesdirs(tmp_path: Path, seed: int) -> No
     rng = random.Random(seed)
     names = ["a", "b", "c", "d"]
     lowers = [_random_lower(rng, tmp_path / f"l{i}", names) for i in range(rng.randint(1, 3))]
-    extra = "redirect_dir=on" if seed % 4 == 3 else ""
+    extra = {3: "redirect_dir=on", 1: "metacopy=on"}.get(seed % 4, "")
     upper = kernel_session(tmp_path, lowers, lambda m: _random_ops(rng, m, names), extra)
     ours = changes(str(upper), [str(p) for p in lowers])
-    assert ours == docker_reference(tmp_path, upper, lowers), lines(ours)
+    reference = docker_reference(tmp_path, upper, lowers, "metacopy=on" if extra else "")
+    assert ours == reference, lines(ours)
 
 
 # ------------------------------------------------------------------ sizes

@@ -7,7 +7,7 @@ import random
 from pathlib import Path
 
 import pytest
-from kstack import DIR, OPAQUE, WHITEOUT, Spec, build, needs_root, readonly_view
+from kstack import DIR, OPAQUE, WHITEOUT, Spec, build, needs_root, overlay, readonly_view
 
 from layerfs.errors import InvalidOption
 from layerfs.union import Trace
@@ -140,6 +140,24 @@ def test_root_and_bad_layers(tmp_path: Path) -> None:
     assert (t.path, t.winner, states(t)) == ("/", 1, ["dir"])
     with pytest.raises(InvalidOption, match="is not a directory"):
         trace_layers([low, str(tmp_path / "nope")], None, "/a")
+
+
+@needs_root
+def test_metacopy_file_reads_data_from_below(tmp_path: Path) -> None:
+    low = build(tmp_path / "low", {"/f": "data\n"})
+    upper, work = tmp_path / "u", tmp_path / "w"
+    upper.mkdir()
+    work.mkdir()
+    with overlay(tmp_path / "m", [low], upper, work, "metacopy=on") as m:
+        os.chmod(m / "f", 0o600)
+        t = trace_layers([str(low)], str(upper), "/f")
+        assert (states(t), t.winner, [r.visible for r in t.rows]) == (
+            ["file", "file"], 0, [True, True])
+        assert t.rows[0].reason.startswith("metadata only (metacopy)")
+        assert t.summary == (
+            f"/f: read: served from lowerdir 1 ({low}/f), metadata from upperdir (metacopy); "
+            "a write would first copy the data up into the upperdir file"
+        )
 
 
 # ------------------------------------------------------------------ kernel differential

@@ -19,8 +19,11 @@ Rules followed (fs/overlayfs/namei.c, see OVERLAY-SEMANTICS.md):
   makes the lookup fail with EPERM, as in the kernel.
 - The root of every layer is always merged (an opaque marker on a layer root is ignored).
 
-Not modelled: metacopy (a metacopy upper file is treated as a whole file), ``index`` and
-origin verification, data-only layers.
+- A metacopy file (metadata-only copy-up) does not stop the lookup: the next regular file
+  below holds its data.
+
+Not modelled: ``index`` and origin verification, redirects of metacopy files, data-only
+layers.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from layerfs.union.whiteouts import (
     LayerEntry,
     classify,
     is_internal_name,
+    is_metacopy,
     is_opaque,
     redirect_of,
     scan_dir,
@@ -86,9 +90,11 @@ class Probe:
     """What one layer held when the lookup consulted it under `relpath`.
 
     `outcome` says what the lookup did with it: "merged" (a directory joined the result),
-    "top" (a non-directory that is the result), "whiteout" (stopped the lookup), "below-dir"
-    (a non-directory under a directory: hidden, stopped the lookup), "absent", or
-    "blocked" (an intermediate component of a redirect path stopped the walk).
+    "top" (a non-directory that is the result), "data" (the file holding the data of a
+    metacopy file above), "whiteout" (stopped the lookup), "below-dir" (a non-directory
+    under a directory: hidden, stopped the lookup), "ignored" (not a regular file below a
+    metacopy file), "absent", or "blocked" (an intermediate component of a redirect path
+    stopped the walk).
     """
 
     layer: Layer
@@ -97,6 +103,7 @@ class Probe:
     outcome: str
     opaque: bool = False
     redirect: str | None = None
+    metacopy: bool = False
 
     @property
     def realpath(self) -> str:
@@ -150,6 +157,7 @@ class _Walk:
     name: str  # relative single name, or an absolute path after an absolute redirect
     is_dir: bool = False
     stop: bool = False
+    metacopy: bool = False
     redirect: str | None = None
     probes: list[Probe] = field(default_factory=list)
     sources: list[Probe] = field(default_factory=list)
@@ -205,14 +213,7 @@ def _probe(w: _Walk, layer: Layer, base: str, *, last: bool) -> None:
             w.probes.append(Probe(layer, rel, entry, "whiteout" if final else "blocked"))
             return
         if kind is not EntryKind.DIR:
-            if w.is_dir or not final:
-                w.stop = True
-                w.probes.append(Probe(layer, rel, entry, "below-dir" if final else "blocked"))
-                return
-            w.stop = True
-            probe = Probe(layer, rel, entry, "top")
-            w.probes.append(probe)
-            w.sources.append(probe)
+            _probe_non_dir(w, layer, rel, entry, final=final, last=last)
             return
         real = layer.real(rel)
         opaque = False
@@ -229,6 +230,30 @@ def _probe(w: _Walk, layer: Layer, base: str, *, last: bool) -> None:
             probe = Probe(layer, rel, entry, "merged", opaque, redirect)
             w.probes.append(probe)
             w.sources.append(probe)
+
+
+def _probe_non_dir(
+    w: _Walk, layer: Layer, rel: str, entry: LayerEntry, *, final: bool, last: bool
+) -> None:
+    """A non-directory: the result, unless a directory was found above (then hidden).
+
+    A metacopy file (``*.overlay.metacopy``) does not stop the lookup: the next regular
+    file below holds its data (outcome "data"); anything else there is "ignored".
+    """
+    if w.is_dir or not final:
+        w.stop = True
+        w.probes.append(Probe(layer, rel, entry, "below-dir" if final else "blocked"))
+        return
+    holds_data = w.metacopy
+    if holds_data and entry.kind is not EntryKind.FILE:
+        w.stop = True
+        w.probes.append(Probe(layer, rel, entry, "ignored"))
+        return
+    w.metacopy = entry.kind is EntryKind.FILE and not last and is_metacopy(layer.real(rel))
+    w.stop = not w.metacopy
+    probe = Probe(layer, rel, entry, "data" if holds_data else "top", metacopy=w.metacopy)
+    w.probes.append(probe)
+    w.sources.append(probe)
 
 
 def _apply_redirect(w: _Walk, redirect: str, parts: list[str], k: int) -> None:

@@ -114,11 +114,15 @@ class Trace:
                 "creating an entry in it copies the directory up to upperdir first",
             )
         else:
-            head = f"{self.path}: read: served from {top.label} ({top.realpath})"
+            data = next((r for r in self.rows if r.visible and r.index > top.index), top)
+            head = f"{self.path}: read: served from {data.label} ({data.realpath})"
             in_upper, in_lower = (
                 "writes go to that file directly (already in upperdir)",
                 "a write would copy it up to upperdir first",
             )
+            if data is not top:
+                head += f", metadata from {top.label} (metacopy)"
+                in_upper = "a write would first copy the data up into the upperdir file"
         if not has_upper:
             return head + "; the union is read-only (no upperdir): writes fail with EROFS"
         return f"{head}; {in_upper if self.winner == 0 else in_lower}"
@@ -223,8 +227,14 @@ def _from_probe(probe: Probe, final: Step, res: Resolution) -> TraceRow:
         visible = res.error is None
         return _make(layer, probe.relpath, state, st, kind=kind, redirect=probe.redirect,
                      visible=visible)
-    if probe.outcome == "top":
-        return _make(layer, probe.relpath, kind, st, kind=kind, visible=res.error is None)
+    if probe.outcome in ("top", "data"):
+        reason = ""
+        if probe.metacopy:
+            reason = "metadata only (metacopy): the data is in a layer below"
+        elif probe.outcome == "data":
+            reason = "holds the data of the metacopy file above"
+        return _make(layer, probe.relpath, kind, st, kind=kind, visible=res.error is None,
+                     reason=reason)
     if probe.outcome == "whiteout":
         return _make(layer, probe.relpath, "whiteout", st, kind="whiteout")
     if probe.outcome == "absent":
@@ -232,6 +242,8 @@ def _from_probe(probe: Probe, final: Step, res: Resolution) -> TraceRow:
     top = final.sources[0] if final.sources else None
     if probe.outcome == "below-dir" and top is not None:
         reason = f"a {kind} below the directory of {top.layer.label} is ignored"
+    elif probe.outcome == "ignored":
+        reason = "not a regular file: cannot hold the data of the metacopy file above"
     else:
         reason = f"the redirect path is blocked at {probe.relpath} in this layer"
     state = "absent" if probe.entry.kind is EntryKind.ABSENT else "hidden"

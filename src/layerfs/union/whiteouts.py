@@ -41,6 +41,7 @@ WHITEOUT = "whiteout"
 ORIGIN = "origin"
 IMPURE = "impure"
 UUID = "uuid"
+METACOPY = "metacopy"
 
 
 class WhiteoutFormat(enum.Enum):
@@ -178,6 +179,11 @@ def redirect_of(dirpath: str | int) -> str | None:
     """The ``*.overlay.redirect`` target of a directory, decoded, or None."""
     v = overlay_xattr(dirpath, REDIRECT)
     return None if v is None else os.fsdecode(v)
+
+
+def is_metacopy(path: str | int) -> bool:
+    """True for a metadata-only copy-up (``*.overlay.metacopy``): its data is below."""
+    return overlay_xattr(path, METACOPY) is not None
 
 
 def is_internal_name(name: str) -> bool:
