@@ -52,9 +52,10 @@ def make_rootfs_tar(dest: Path, size: int) -> Path:
     return tar_path
 
 
-def podman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def peer(tool: str, root: Path, *args: str, check: bool = True) -> str:
+    """Run podman or buildah with a private store under `root`; its stdout, stripped."""
     cmd = [
-        "podman",
+        tool,
         "--root",
         str(root / "root"),
         "--runroot",
@@ -63,21 +64,7 @@ def podman(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "overlay",
         *args,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True)
-
-
-def buildah(root: Path, *args: str) -> str:
-    cmd = [
-        "buildah",
-        "--root",
-        str(root / "root"),
-        "--runroot",
-        str(root / "run"),
-        "--storage-driver",
-        "overlay",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    return subprocess.run(cmd, capture_output=True, text=True, check=check).stdout.strip()
 
 
 def bench_import(work: Path, tar: Path, rounds: int) -> dict[str, float | None]:
@@ -88,7 +75,7 @@ def bench_import(work: Path, tar: Path, rounds: int) -> dict[str, float | None]:
             import_rootfs(s, str(tar), ["bench"])
 
     def theirs() -> None:
-        podman(podman_dir, "import", str(tar), "bench")
+        peer("podman", podman_dir, "import", str(tar), "bench")
 
     result: dict[str, float | None] = {
         "layerfs": measure(ours, rounds, before=lambda: reset_dir(store_dir)).median
@@ -118,25 +105,13 @@ def bench_commit(work: Path, size: int, rounds: int) -> dict[str, float | None]:
         samples = []
         for _ in range(rounds):
             reset_dir(bdir)
-            ctr = buildah(bdir, "from", "scratch")
-            buildah(bdir, "copy", ctr, str(upper / "big"), "/big")
+            ctr = peer("buildah", bdir, "from", "scratch")
+            peer("buildah", bdir, "copy", ctr, str(upper / "big"), "/big")
             t0 = time.perf_counter()
-            buildah(bdir, "commit", "--disable-compression=false", ctr, "committed")
+            peer("buildah", bdir, "commit", "--disable-compression=false", ctr, "committed")
             samples.append(time.perf_counter() - t0)
-            buildah(bdir, "rm", ctr)
-            subprocess.run(
-                [
-                    "buildah",
-                    "--root",
-                    str(bdir / "root"),
-                    "--runroot",
-                    str(bdir / "run"),
-                    "rmi",
-                    "-a",
-                    "-f",
-                ],
-                capture_output=True,
-            )
+            peer("buildah", bdir, "rm", ctr)
+            peer("buildah", bdir, "rmi", "-a", "-f", check=False)
         samples.sort()
         result["buildah"] = samples[len(samples) // 2]
         shutil.rmtree(bdir, ignore_errors=True)
