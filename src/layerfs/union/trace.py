@@ -133,6 +133,9 @@ class Trace:
         for r in self.rows:
             if r.state == "whiteout":
                 return f"deleted by a whiteout in {r.label} ({r.realpath})"
+        for r in self.rows:
+            if r.state == "hidden":
+                return f"{r.label} has a {r.kind} there, hidden: {r.reason}"
         return "no layer has it"
 
     def explain(self) -> str:
