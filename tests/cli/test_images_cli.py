@@ -64,6 +64,8 @@ def test_import_images_tag_history_inspect(run, rootfs, tmp_path) -> None:  # ty
     upper = run("inspect", "-f", "{{.GraphDriver.Data.UpperDir}}", "other").output.strip()
     assert upper.endswith("/diff")
     assert run("inspect", "nope", ok=False).exit_code == 1
+    typed = run("inspect", "--type", "image", "-f", "{{.Id}}", "other").output.strip()
+    assert typed == image_id
 
 
 def test_export_rmi_fsck(run, rootfs, tmp_path) -> None:  # type: ignore[no-untyped-def]

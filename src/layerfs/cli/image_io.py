@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import BinaryIO
 
 import click
 
-from layerfs.cli._store import open_store, root_option
+from layerfs.cli._store import hooks, open_store, root_option
 from layerfs.store.export import export_image
 from layerfs.store.rootfs import import_rootfs
+from layerfs.store.store import Store
 
 
 @click.command("import")
@@ -35,12 +37,20 @@ def import_cmd(
     click.echo(str(record.id) if quiet else f"{record.id}")
 
 
+def _export(store: Store, ref: str, out: BinaryIO) -> None:
+    for hook in hooks("EXPORT"):
+        if hook(store, ref, out):
+            return
+    export_image(store, ref, out)
+
+
 @click.command("export")
 @click.argument("image")
 @click.option("-o", "--output", metavar="FILE", help="Write to FILE instead of stdout.")
 @root_option
 def export_cmd(image: str, output: str | None, root: str | None) -> None:
-    """Write an image's flattened root file system (the union of its layers) as a tar.
+    """Write an image's flattened root file system (the union of its layers) as a tar
+    (containers too, where their module provides the EXPORT hook).
 
     \b
     Example:
@@ -50,13 +60,13 @@ def export_cmd(image: str, output: str | None, root: str | None) -> None:
         raise click.UsageError("refusing to write a tar to a terminal: use -o FILE")
     with open_store(root) as store:
         if output is None:
-            export_image(store, image, sys.stdout.buffer)
+            _export(store, image, sys.stdout.buffer)
             sys.stdout.buffer.flush()
             return
         tmp = f"{output}.tmp-{os.getpid()}"
         try:
             with open(tmp, "wb") as out:
-                export_image(store, image, out)
+                _export(store, image, out)
             os.replace(tmp, output)
         finally:
             if os.path.exists(tmp):

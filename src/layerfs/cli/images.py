@@ -9,7 +9,7 @@ import click
 from layerfs.cli._common import emit, emit_json, human_size, json_option
 from layerfs.cli._gotemplate import render
 from layerfs.cli._humantime import ago
-from layerfs.cli._store import open_store, root_option
+from layerfs.cli._store import hooks, open_store, root_option
 from layerfs.errors import NotFound
 from layerfs.store import names
 from layerfs.store.describe import history_rows, inspect_image
@@ -130,12 +130,28 @@ def rmi_cmd(images: tuple[str, ...], force: bool, root: str | None) -> None:
         click.echo(f"Deleted: {image_id}")
 
 
+def _inspect_one(store, ref: str, kind: str | None) -> dict[str, object] | None:  # type: ignore[no-untyped-def]
+    if kind != "image":
+        for hook in hooks("INSPECT"):
+            found = hook(store, ref, kind)
+            if found is not None:
+                return found  # type: ignore[no-any-return]
+    if kind in (None, "image"):
+        try:
+            return inspect_image(store.image(ref))
+        except NotFound:
+            return None
+    return None
+
+
 @click.command("inspect")
-@click.argument("images", nargs=-1, required=True)
+@click.argument("refs", nargs=-1, required=True)
 @click.option("-f", "--format", "fmt", metavar="TEMPLATE", help="Go template, e.g. {{.Id}}.")
+@click.option("--type", "kind", metavar="TYPE", help="Only objects of this type (image, ...).")
 @root_option
-def inspect_cmd(images: tuple[str, ...], fmt: str | None, root: str | None) -> None:
-    """Show images as docker does: a JSON array (Id, RepoTags, Config, RootFS.Layers...).
+def inspect_cmd(refs: tuple[str, ...], fmt: str | None, kind: str | None, root: str | None) -> None:
+    """Show objects as docker does: a JSON array; for images Id, RepoTags, Config,
+    RootFS.Layers (diff_ids), Size, GraphDriver.Data (the layer dirs)...
 
     \b
     Examples:
@@ -146,18 +162,19 @@ def inspect_cmd(images: tuple[str, ...], fmt: str | None, root: str | None) -> N
     found: list[dict[str, object]] = []
     missing: list[str] = []
     with open_store(root) as store:
-        for ref in images:
-            try:
-                found.append(inspect_image(store.image(ref)))
-            except NotFound:
+        for ref in refs:
+            obj = _inspect_one(store, ref, kind)
+            if obj is None:
                 missing.append(ref)
+            else:
+                found.append(obj)
     if fmt:
         for obj in found:
             click.echo(render(fmt, obj))
     else:
         emit_json(found)
     for ref in missing:
-        click.echo(f"layerfs: error: no such image: {ref}", err=True)
+        click.echo(f"layerfs: error: no such object: {ref}", err=True)
     if missing:
         sys.exit(1)
 
