@@ -121,8 +121,8 @@ def _split_fuse_options(text: str) -> tuple[str, tuple[str, ...]]:
         from layerfs.mounts.fuse.daemon import FUSE_OPTIONS
     except ImportError:  # no FUSE driver: every option must then be an overlay one
         return text, ()
-    fuse_only = []
-    overlay = []
+    fuse_only: list[str] = []
+    overlay: list[str] = []
     for part in split_unescaped(text, ","):
         (fuse_only if part.partition("=")[0] in FUSE_OPTIONS else overlay).append(part)
     return ",".join(overlay), tuple(fuse_only)
