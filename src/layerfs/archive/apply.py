@@ -118,6 +118,7 @@ class _Apply:
         self.count = 0
         self.whiteouts = 0
         self.kinds: dict[tuple[str, ...], str] = {}  # what this tar put at each path
+        self.children: dict[tuple[str, ...], set[str]] = {}  # names recorded per dir
         self.opaque: set[tuple[str, ...]] = set()
         self.dirs: dict[tuple[str, ...], tarfile.TarInfo] = {}  # modes+times set last
 
@@ -159,7 +160,7 @@ class _Apply:
         fd = self.tree.open_dir(parent, create=True, what=f"member {m.name!r}")
         path = proc_path(fd)
         for name in wh.clear_whiteouts(path):
-            self.kinds.pop((*parent, name), None)
+            self._forget((*parent, name), subtree=False)
         wh.make_opaque(path, self.fmt)
         self.opaque.add(parent)
         self.whiteouts += 1
@@ -173,7 +174,7 @@ class _Apply:
         if parent in self.opaque:
             return  # the opaque directory already hides every lower name
         wh.make_whiteout(proc_path(fd), target, self.fmt)
-        self.kinds[(*parent, target)] = "whiteout"
+        self._record((*parent, target), "whiteout")
 
     def _clear(self, fd: int, parts: tuple[str, ...], name: str) -> None:
         """Remove whatever is at `name` in `fd` (a whole tree for a directory)."""
@@ -183,16 +184,21 @@ class _Apply:
         self.tree.remove(fd, name, st)
         self._forget(parts, subtree=stat.S_ISDIR(st.st_mode))
 
+    def _record(self, parts: tuple[str, ...], kind: str) -> None:
+        self.kinds[parts] = kind
+        self.children.setdefault(parts[:-1], set()).add(parts[-1])
+
     def _forget(self, parts: tuple[str, ...], *, subtree: bool) -> None:
-        self.kinds.pop(parts, None)
-        self.dirs.pop(parts, None)
-        self.opaque.discard(parts)
-        if subtree:
-            n = len(parts)
-            for table in (self.kinds, self.dirs):
-                for key in [k for k in table if k[:n] == parts]:
-                    del table[key]  # type: ignore[attr-defined]
-            self.opaque = {k for k in self.opaque if k[:n] != parts}
+        """Drop what was recorded at `parts` (and below it); cost: the subtree's size."""
+        self.children.get(parts[:-1], set()).discard(parts[-1])
+        stack = [parts]
+        while stack:
+            p = stack.pop()
+            self.kinds.pop(p, None)
+            self.dirs.pop(p, None)
+            self.opaque.discard(p)
+            if subtree:
+                stack.extend((*p, n) for n in self.children.pop(p, ()))
 
     # ------------------------------------------------------------------ entries
 
@@ -223,8 +229,8 @@ class _Apply:
             self._hardlink(fd, name, m, parts)
             kind = "file"
         else:
-            kind = self._special(fd, name, m)
-        self.kinds[parts] = kind
+            kind = self._special(fd, name, m, parts)
+        self._record(parts, kind)
 
     def _dir(self, parent_fd: int, name: str, m: tarfile.TarInfo, parts: tuple[str, ...]) -> None:
         dfd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
@@ -234,7 +240,7 @@ class _Apply:
             _meta.set_xattrs(dfd, m, self.policy)
         finally:
             os.close(dfd)
-        self.kinds[parts] = "dir"
+        self._record(parts, "dir")
         self.dirs[parts] = m
 
     def _file(self, tf: tarfile.TarFile, dir_fd: int, name: str, m: tarfile.TarInfo) -> None:
@@ -263,13 +269,17 @@ class _Apply:
             if tfd != self.tree.root_fd:
                 os.close(tfd)
 
-    def _special(self, dir_fd: int, name: str, m: tarfile.TarInfo) -> str:
+    def _special(self, dir_fd: int, name: str, m: tarfile.TarInfo,
+                 parts: tuple[str, ...]) -> str:
         if m.isfifo():
             os.mkfifo(name, 0o600, dir_fd=dir_fd)
         elif m.ischr() or m.isblk():
             if m.ischr() and m.devmajor == 0 and m.devminor == 0:
-                wh.make_whiteout(proc_path(dir_fd), name, self.fmt)  # already the on-disk form
+                # a 0/0 device already is the on-disk whiteout: convert it like `.wh.NAME`
                 self.whiteouts += 1
+                if parts[:-1] in self.opaque:
+                    return "skipped"
+                wh.make_whiteout(proc_path(dir_fd), name, self.fmt)
                 return "whiteout"
             if not self.policy.privileged:
                 self.policy.note(f"{m.name}: device node skipped (needs privilege)")
