@@ -26,6 +26,9 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="kernel overlay mounts
 
 Spec = Mapping[str, object]
 
+# root writes the kernel's form; others the unprivileged one the kernel also reads
+FORMAT = WhiteoutFormat.KERNEL if os.geteuid() == 0 else WhiteoutFormat.OCI
+
 
 def build(root: Path, spec: Spec) -> Path:
     """Create `root` and the entries of `spec` (parents first). Returns `root`."""
@@ -37,14 +40,14 @@ def build(root: Path, spec: Spec) -> Path:
         if value in (DIR, OPAQUE):
             full.mkdir(exist_ok=True)
             if value == OPAQUE:
-                make_opaque(str(full), WhiteoutFormat.KERNEL)
+                make_opaque(str(full), FORMAT)
         elif value == WHITEOUT:
-            make_whiteout(str(full.parent), full.name, WhiteoutFormat.KERNEL)
+            make_whiteout(str(full.parent), full.name, FORMAT)
         elif isinstance(value, tuple) and value[0] == "symlink":
             os.symlink(value[1], full)
         elif isinstance(value, tuple) and value[0] == "redirect":
             full.mkdir(exist_ok=True)
-            set_redirect(str(full), value[1], WhiteoutFormat.KERNEL)
+            set_redirect(str(full), value[1], FORMAT)
         elif isinstance(value, bytes):
             full.write_bytes(value)
         else:

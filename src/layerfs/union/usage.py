@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from layerfs.union.changes import Change, changes
 from layerfs.union.layerstack import make_layers, resolve
-from layerfs.union.whiteouts import is_device_whiteout
+from layerfs.union.whiteouts import OCI_OPAQUE, is_device_whiteout, is_internal_name
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class LayerUsage:
 def layer_usage(path: str) -> LayerUsage:
     """Walk one layer directory (not following symlinks, not crossing into other mounts).
 
-    Device whiteouts count as `whiteouts`, not files. Raises OSError if `path` is unreadable.
+    Device whiteouts and OCI ``.wh.NAME`` files count as `whiteouts`, an OCI opaque marker
+    as `other`. Raises OSError if `path` is unreadable.
     """
     root_st = os.lstat(path)
     seen: set[tuple[int, int]] = set()
@@ -70,7 +71,9 @@ def layer_usage(path: str) -> LayerUsage:
                     continue
                 if first:
                     size += st.st_size
-                if stat.S_ISREG(mode):
+                if is_internal_name(de.name):  # OCI markers: .wh.NAME, .wh..wh..opq
+                    counts["whiteouts" if de.name != OCI_OPAQUE else "other"] += 1
+                elif stat.S_ISREG(mode):
                     counts["files"] += 1
                 elif stat.S_ISLNK(mode):
                     counts["symlinks"] += 1
