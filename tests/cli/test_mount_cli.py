@@ -121,6 +121,7 @@ def bad_inputs(d: dict[str, str], tmp: Path, other_fs: str) -> list[tuple[list[s
         (["-t", "ext4", "-o", f"lowerdir={d['l1']},{up_work}", m], "only overlay"),
         (["--driver", "kernel", "-f", "-o", f"lowerdir={d['l1']},{up_work}", m],
          "FUSE driver only"),
+        (["--source", "my/stack", "-o", f"lowerdir={d['l1']},{up_work}", m], "single name"),
         ([m], "Missing option '-o'"),
         (["--driver", "nfs", "-o", f"lowerdir={d['l1']}", m], "Invalid value for '--driver'"),
     ]  # fmt: skip

@@ -112,8 +112,9 @@ def test_to_mount_and_back() -> None:
     )
     assert OverlayOptions.from_mount(m) == o
     assert o.to_mount("mystack").source == "mystack"
-    with pytest.raises(InvalidOption, match="one word"):
-        o.to_mount("two words")
+    for bad in ("two words", "a/b", "a,b", "", "x\0"):
+        with pytest.raises(InvalidOption, match="must be a single name"):
+            o.to_mount(bad)
     with pytest.raises(InvalidOption, match="not overlay"):
         OverlayOptions.from_mount(Mount("tmpfs", "tmpfs"))
 

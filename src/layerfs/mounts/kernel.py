@@ -48,7 +48,7 @@ from layerfs.mounts.abi import (
 from layerfs.mounts.kmsg import KernelLog
 from layerfs.mounts.mntid import mount_id
 from layerfs.mounts.mount import Mount
-from layerfs.mounts.options import VFS_FLAGS, OverlayOptions, escape_path
+from layerfs.mounts.options import VFS_FLAGS, OverlayOptions, check_source, escape_path
 
 _OVERLAY_LOG = "overlayfs: "  # the prefix of overlayfs's pr_err records
 _LAYER_PARAMS = ("lowerdir+", "datadir+", "upperdir", "workdir")
@@ -280,6 +280,7 @@ def mount_overlay(opts: OverlayOptions, target: str, *, source: str = "overlay")
     kernel's message where it gives one) if the kernel refuses.
     """
     opts.validate()
+    check_source(source)
     check_target(target)
     flags, _, _ = split_flags(opts.flags)
     data = ",".join(opts.data_options())

@@ -140,8 +140,7 @@ class OverlayOptions:
 
     def to_mount(self, source: str = "overlay") -> Mount:
         """This mount as data: `Mount("overlay", source, options)`."""
-        if not source or "\0" in source or "," in source or any(c.isspace() for c in source):
-            raise InvalidOption(f"mount source {source!r}: must be one word without commas")
+        check_source(source)
         return Mount("overlay", source, (*self.data_options(), *self.flags))
 
     @classmethod
@@ -182,6 +181,15 @@ class OverlayOptions:
             if flag not in VFS_FLAGS:
                 raise InvalidOption(f"{flag!r}: not a mount flag (ro, nosuid, noatime...)")
         validate_layers(self)
+
+
+def check_source(source: str) -> None:
+    """The source of an overlay mount is a single name (a label in mountinfo, such as
+    "overlay"): no '/', ',', whitespace or NUL. Raises InvalidOption."""
+    if not source or any(c in "/,\0" or c.isspace() for c in source):
+        raise InvalidOption(
+            f"mount source {source!r}: must be a single name (no '/', ',', spaces or NUL)"
+        )
 
 
 def escape_path(path: str) -> str:
