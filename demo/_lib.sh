@@ -50,7 +50,7 @@ expect_names() {
     got=$(printf '%s\n' $OUT | sort | tr '\n' ' ' | sed 's/ $//')
     want=$(printf '%s\n' $1 | sort | tr '\n' ' ' | sed 's/ $//')
     [[ "$got" == "$want" ]] || fail "expected the names [$want], got [$got]"
-    ok "shows: $want"
+    ok "shows: ${want:-nothing}"
 }
 
 # expect_line 'ERE': some line of $OUT matches the extended regular expression.
@@ -65,14 +65,17 @@ expect_no_line() {
     ok "${2:-no line matches /$1/}"
 }
 
-# expect_json 'PYTHON EXPR' 'DESCRIPTION': $OUT is JSON and the expression over `j` is true.
-expect_json() {
-    OUT_JSON="$OUT" python3 - "$1" <<'PY' || fail "JSON check failed: $1"
+# verify_json 'COMMAND' 'PYTHON EXPR' 'DESCRIPTION': run COMMAND quietly (its --json
+# form of the step just shown), parse its output and check that EXPR over `j` is true.
+verify_json() {
+    local out
+    out=$(eval "$1" 2>&1) || fail "exit status $? from: $1"$'\n'"$out"
+    OUT_JSON="$out" python3 - "$2" <<'PY' || fail "check failed on the JSON of: $1: $2"
 import json, os, sys
 j = json.loads(os.environ["OUT_JSON"])
 sys.exit(0 if eval(sys.argv[1], {"j": j}) else 1)
 PY
-    ok "${2:-$1}"
+    ok "${3:-$2}  (checked: $1)"
 }
 
 need_root() {

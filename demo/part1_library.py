@@ -145,7 +145,7 @@ def manual_lab_explain(o: Path) -> None:
     say("Trace a file read/write through the overlay stack: where does each path come from?")
     t = show_trace("view.trace('/modify.txt')")
     expect(t.winner == 0 and t.rows[0].role == "upperdir", "modify.txt: the upperdir copy wins")
-    expect(t.rows[1].state == "file", "modify.txt: the lower copy is still there below it")
+    expect(t.rows[1].kind == "file", "modify.txt: the lower copy is still there below it")
     t = show_trace("view.trace('/delete.txt')")
     expect(t.winner is None and t.rows[0].state == "whiteout", "delete.txt: whited out in upper")
     t = show_trace("view.trace('/base.txt')")
