@@ -12,7 +12,7 @@ import errno
 import itertools
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from layerfs.errors import oserror
 from layerfs.mounts.fuse.inodes import Inode
@@ -20,12 +20,16 @@ from layerfs.mounts.fuse.inodes import Inode
 
 @dataclass(eq=False)
 class FileHandle:
-    """An open regular file: `fd` on the real object, `backing` if the kernel passes through."""
+    """An open regular file: `fd` on the real object `real` (st_dev, st_ino), `backing` if
+    the kernel passes reads and writes through to it."""
 
     fd: int
     node: Inode
     writable: bool
     backing: bool
+    real: tuple[int, int]
+    #: fds replaced after a copy-up; closed at release (a concurrent read may still use one)
+    retired: list[int] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -78,4 +82,5 @@ class Handles:
             self._open.clear()
         for h in handles:
             if isinstance(h, FileHandle):
-                os.close(h.fd)
+                for fd in (h.fd, *h.retired):
+                    os.close(fd)

@@ -35,16 +35,16 @@ _libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c
 def _attach(fs: Filesystem, node: Inode, fd: int, writable: bool) -> bytes:
     """Register an fd just opened on `node`; returns the fuse_open_out reply."""
     node.open_fds.append(fd)
+    st = os.fstat(fd)
+    real = (st.st_dev, st.st_ino)
     flags, backing_id = p.FOPEN_KEEP_CACHE, 0
     if fs.passthrough:
-        flags, backing_id = _passthrough(fs, node, fd)
-    fh = fs.handles.add(FileHandle(fd, node, writable, backing_id > 0))
+        flags, backing_id = _passthrough(fs, node, fd, real)
+    fh = fs.handles.add(FileHandle(fd, node, writable, backing_id > 0, real))
     return p.OPEN_OUT.pack(fh, flags, backing_id)
 
 
-def _passthrough(fs: Filesystem, node: Inode, fd: int) -> tuple[int, int]:
-    st = os.fstat(fd)
-    real = (st.st_dev, st.st_ino)
+def _passthrough(fs: Filesystem, node: Inode, fd: int, real: tuple[int, int]) -> tuple[int, int]:
     if node.backing is None:
         try:
             bid = device.backing_open(fs.dev_fd, fd)
@@ -93,7 +93,25 @@ def create(fs: Filesystem, req: Request, body: memoryview) -> bytes:
 
 def read(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     fh, offset, size, *_ = p.READ_IN.unpack_from(body)
-    return os.pread(fs.handles.file(fh).fd, size, offset)
+    handle = fs.handles.file(fh)
+    if handle.real != handle.node.real and not handle.writable:
+        _follow_copy_up(fs, handle)
+    return os.pread(handle.fd, size, offset)
+
+
+def _follow_copy_up(fs: Filesystem, handle: FileHandle) -> None:
+    """A read-only fd opened before its file was copied up reads the new copy from now on
+    (as on the kernel overlay); an unlinked file keeps what it had."""
+    with fs.lock:
+        node = handle.node
+        if not node.names or handle.real == node.real:
+            return
+        fd = fs.view.open(fs.inodes.path(node), os.O_RDONLY | os.O_CLOEXEC)
+        old = handle.fd
+        node.open_fds[node.open_fds.index(old)] = fd
+        st = os.fstat(fd)
+        handle.fd, handle.real = fd, (st.st_dev, st.st_ino)
+        handle.retired.append(old)
 
 
 def write(fs: Filesystem, req: Request, body: memoryview) -> bytes:
@@ -130,7 +148,8 @@ def release(fs: Filesystem, req: Request, body: memoryview) -> bytes:
                 device.backing_close(fs.dev_fd, bid)
             else:
                 node.backing = (bid, refs - 1, real)
-    os.close(handle.fd)
+    for fd in (handle.fd, *handle.retired):
+        os.close(fd)
     return b""
 
 
