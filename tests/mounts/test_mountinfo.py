@@ -242,3 +242,22 @@ def test_fuse_overlayfs_layers_from_its_command_line(tmp_path: Path) -> None:
     finally:
         subprocess.run(["fusermount3", "-u", str(m)], capture_output=True)
         _umount(m)
+
+
+@needs_root
+def test_layerfs_fuse_mount_layers_from_its_daemon(tmp_path: Path) -> None:
+    pytest.importorskip("layerfs.union.view", reason="the union engine (UnionView) is not in yet")
+    l1, l2, u, w, m = dirs(tmp_path, "l1", "l 2", "u", "w", "m")
+    layerfs = [sys.executable, "-m", "layerfs.cli.main"]
+    opts = f"lowerdir={l1}:{l2},upperdir={u},workdir={w}"
+    subprocess.run([*layerfs, "mount", "--driver", "fuse", "-o", opts, str(m)], check=True,
+                   capture_output=True, timeout=60)
+    try:
+        info = mount_of(str(m))
+        assert info.fstype.startswith("fuse")
+        ov = overlay_mount(info)
+        assert ov.origin.startswith("cmdline of pid ")
+        assert (ov.lowerdirs, ov.upperdir, ov.workdir) == ((str(l1), str(l2)), str(u), str(w))
+    finally:
+        subprocess.run([*layerfs, "umount", str(m)], capture_output=True, timeout=60)
+        _umount(m)
