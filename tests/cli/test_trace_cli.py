@@ -67,6 +67,8 @@ def test_trace_on_a_mounted_overlay(lab: dict[str, Path]) -> None:
     assert [r["state"] for r in data["rows"]] == ["whiteout", "absent", "hidden"]
     res = run("trace", "--json", str(lab["m"]))
     assert json.loads(res.output)["winner"] == 0
+    res = run("trace", "--json", str(lab["m"] / "gone/dir/f"))
+    assert json.loads(res.output)["reason"] == "/gone does not exist in the union"
 
 
 @needs_root

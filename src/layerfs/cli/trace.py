@@ -19,12 +19,15 @@ from layerfs.union.usage import change_sizes
 def locate(path: str) -> tuple[OverlayMount, str]:
     """The overlay mount `path` is inside, and the union path of `path` in it.
 
-    The final component is not followed (a symlink is traced, not its target) and need
-    not exist (a deleted file can be traced).
+    The final component is not followed (a symlink is traced, not its target); the path
+    need not exist (a deleted file, or a file in a deleted directory, can be traced).
     """
     full = os.path.abspath(path)
     own = os.path.isdir(full) and not os.path.islink(full)
-    info = mount_of(full if own else os.path.dirname(full))
+    anchor = full if own else os.path.dirname(full)
+    while not os.path.exists(anchor):  # a deleted directory: its nearest existing ancestor
+        anchor = os.path.dirname(anchor)
+    info = mount_of(anchor)
     return overlay_mount(info), path_in_mount(full, info)
 
 
