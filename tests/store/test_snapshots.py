@@ -124,3 +124,23 @@ def test_kernel_mount_of_prepared_snapshot(store: Store, image, tmp_path) -> Non
         assert (target / "etc/a").read_text() == "changed\n"
     finally:
         kernel.umount(str(target), lazy=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="kernel overlay mounts need root")
+def test_remove_refuses_a_mounted_snapshot(store: Store, image) -> None:  # type: ignore[no-untyped-def]
+    from layerfs.mounts import kernel
+
+    snap = Snapshotter(store)
+    [m] = snap.prepare("c1", image.top_chain)
+    merged = os.path.join(store.paths.snapshot("c1"), "merged")
+    os.mkdir(merged)
+    kernel.mount(m, merged)
+    try:
+        with pytest.raises(Conflict, match="still mounted"):
+            snap.remove("c1")
+        assert sorted(os.listdir(os.path.join(merged, "etc"))) == ["a", "c"]
+        assert snap.stat("c1").kind == "active"
+    finally:
+        kernel.umount(merged, lazy=True)
+    snap.remove("c1")
+    assert not os.path.exists(store.paths.snapshot("c1"))

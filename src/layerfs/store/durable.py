@@ -1,4 +1,4 @@
-"""Durable file-system steps: fsync, atomic publish, syncfs, tolerant removal.
+"""Durable file-system steps: fsync, atomic publish, syncfs, careful removal.
 
 Every write of the store goes temp → fsync → rename (`publish`); directories are
 fsynced after an entry appears in or leaves them, so a crash leaves either the old or the
@@ -14,6 +14,8 @@ import shutil
 import stat
 import sys
 from collections.abc import Callable
+
+from layerfs.mounts.mountinfo import read_mountinfo
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -56,17 +58,15 @@ def publish(tmp: str, final: str) -> None:
     fsync_dir(os.path.dirname(final))
 
 
-def write_file(path: str, data: bytes, mode: int = 0o644) -> None:
-    """Write `data` to `path` atomically (temp in the same dir, fsync, rename)."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
-    try:
-        with os.fdopen(fd, "wb", closefd=False) as f:
-            f.write(data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    publish(tmp, path)
+def mounted_under(path: str) -> list[str]:
+    """Mount points at or below `path` in this mount namespace."""
+    real = os.path.realpath(path)
+    prefix = real.rstrip("/") + "/"
+    return [
+        m.mount_point
+        for m in read_mountinfo()
+        if m.mount_point == real or m.mount_point.startswith(prefix)
+    ]
 
 
 def _retry_writable(func: Callable[[str], object], path: str, _exc: object) -> None:
@@ -93,6 +93,10 @@ def remove_tree(path: str) -> None:
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(path)
         return
+    busy = mounted_under(path)
+    if busy:
+        # rmtree would descend into the mount and delete what it shows (a volume...)
+        raise OSError(errno.EBUSY, f"still mounted: {', '.join(busy)}", path)
     parent, name = os.path.split(path)
     doomed = path
     if not name.startswith(DELETING):

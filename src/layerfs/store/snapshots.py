@@ -23,7 +23,7 @@ from layerfs.errors import Conflict, InvalidInput, NotFound
 from layerfs.mounts.mount import Mount
 from layerfs.store import gc
 from layerfs.store.commit import layer_from_upper
-from layerfs.store.durable import fsync_dir, publish, remove_tree
+from layerfs.store.durable import fsync_dir, mounted_under, publish, remove_tree
 from layerfs.store.paths import check_key
 from layerfs.union.whiteouts import WhiteoutFormat
 
@@ -176,6 +176,9 @@ class Snapshotter:
         info = self.stat(key)
         if info.kind != ACTIVE:
             raise InvalidInput(f"snapshot {key} is not active")
+        busy = mounted_under(self.store.paths.snapshot(key))
+        if busy:
+            raise Conflict(f"snapshot {key} is still mounted: {', '.join(busy)}")
         upper = os.path.join(self.store.paths.snapshot(key), "upper")
         with self.store.ingest() as ingest:
             new = layer_from_upper(self.store, ingest, upper, info.parent, compression=None)
@@ -203,16 +206,23 @@ class Snapshotter:
     def remove(self, key: str) -> None:
         """Remove an active snapshot or view (its dir), or a committed name.
 
-        A committed layer goes away with its last reference (gc). NotFound if unknown.
+        A committed layer goes away with its last reference (gc). NotFound if unknown;
+        Conflict if something is still mounted inside the snapshot's dir (nothing is
+        removed then). The dir goes first (renamed away atomically), then the row:
+        recovery drops the row of an active snapshot whose dir is gone.
         """
         with self.store.lock:
             info = self.stat(key)
             if info.kind == COMMITTED and info.name == str(info.chain_id):
                 raise InvalidInput(f"snapshot {key} is a layer: remove the images using it")
+            if info.kind != COMMITTED:
+                path = self.store.paths.snapshot(key)
+                busy = mounted_under(path)
+                if busy:
+                    raise Conflict(f"snapshot {key} is still mounted: {', '.join(busy)}")
+                remove_tree(path)
             with self.store.transaction() as db:
                 db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
-            if info.kind != COMMITTED:
-                remove_tree(self.store.paths.snapshot(key))
             gc.collect(self.store)
 
     def usage(self, key: str) -> Usage:

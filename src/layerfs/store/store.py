@@ -166,11 +166,18 @@ class Store:
             if lease not in live and is_free(os.path.join(ingest, lease + ".lock")):
                 self.rollback_lease(lease)
                 removed.append(f"lease {lease}")
-        for parent in (self.paths.layers, self.paths.blobs, self.paths.containers, ingest):
+        for parent in (self.paths.layers, self.paths.containers, ingest):
             for name in os.listdir(parent):
-                if name.startswith(DELETING) or ".tmp-" in name:
+                if name.startswith((DELETING, ".tmp-")):
                     remove_tree(os.path.join(parent, name))
                     removed.append(os.path.join(parent, name))
+        for (key,) in self.db.execute(
+            "SELECT key FROM snapshots WHERE kind != 'committed'"
+        ).fetchall():
+            if not os.path.isdir(self.paths.snapshot(key)):  # removal cut short
+                with self.transaction() as db:
+                    db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
+                removed.append(f"snapshot {key}")
         if removed:
             fsync_dir(ingest)
         return removed
