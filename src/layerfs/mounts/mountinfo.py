@@ -264,7 +264,9 @@ def _fuse_daemon_options(mount_point: str) -> tuple[OverlayOptions, str] | None:
         if parsed is None:
             continue
         opts, target = parsed
-        if os.path.realpath(os.path.join(cwd, target)) == mount_point:
+        # resolve the parent only: a stat of the mount point itself would go to the daemon
+        head, tail = os.path.split(os.path.normpath(os.path.join(cwd, target)))
+        if os.path.join(os.path.realpath(head), tail) == mount_point:
             base_opts = _rebase(opts, cwd) if cwd else opts
             return base_opts, f"cmdline of pid {entry}"
     return None
