@@ -58,8 +58,9 @@ def inspect_mount_cmd(as_json: bool, merged: str) -> None:
     if mount.workdir:
         click.echo(f"workdir: {mount.workdir}")
     click.echo("")
-    table = [
-        {**row, "size": human_size(row["size"]), "disk": human_size(row["disk"])}
+    table = [  # the real directory: docker's and podman's l/<short> links say little
+        {**row, "path": row["realpath"], "size": human_size(row["size"]),
+         "disk": human_size(row["disk"])}
         for row in layers
     ]
     emit_table(table, ["layer", "path", "size", "disk", "files", "dirs", "whiteouts"])
