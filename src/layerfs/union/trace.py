@@ -62,7 +62,7 @@ class TraceRow:
     def explain(self) -> str:
         """One human sentence about this row."""
         what = {
-            "file": f"a file of {self.size} bytes",
+            "file": f"a file of {self.size} byte{'' if self.size == 1 else 's'}",
             "symlink": "a symlink",
             "special": "a special file",
             "dir": "a directory",
