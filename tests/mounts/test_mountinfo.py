@@ -261,3 +261,25 @@ def test_layerfs_fuse_mount_layers_from_its_daemon(tmp_path: Path) -> None:
     finally:
         subprocess.run([*layerfs, "umount", str(m)], capture_output=True, timeout=60)
         _umount(m)
+
+
+AWKWARD = ["a b", "tab\tx", "nl\nx", "back\\slash", "com,ma", "co:lon", "eq=ual", "ünï"]
+
+
+@needs_root
+@pytest.mark.parametrize("api", ["classic", "new"])
+def test_awkward_layer_names_survive_mountinfo(tmp_path: Path, api: str) -> None:
+    from layerfs.mounts import kernel
+    from layerfs.mounts.options import OverlayOptions
+
+    layers = dirs(tmp_path, *AWKWARD)
+    (m,) = dirs(tmp_path, "m")
+    if api == "classic":
+        kernel.mount_overlay(OverlayOptions(tuple(str(p) for p in layers)), str(m))
+    else:
+        new_api_mount(m, [("lowerdir+", str(p)) for p in layers])
+    try:
+        ov = overlay_mount(mount_of(str(m)))
+        assert ov.lowerdirs == tuple(str(p) for p in layers)
+    finally:
+        _umount(m)
