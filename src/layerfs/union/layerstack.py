@@ -212,7 +212,7 @@ def _probe(w: _Walk, layer: Layer, base: str, *, last: bool) -> None:
             w.stop = True
             w.probes.append(Probe(layer, rel, entry, "whiteout" if final else "blocked"))
             return
-        if kind is not EntryKind.DIR:
+        if kind is not EntryKind.DIR or (final and w.metacopy):
             _probe_non_dir(w, layer, rel, entry, final=final, last=last)
             return
         real = layer.real(rel)
@@ -235,7 +235,8 @@ def _probe(w: _Walk, layer: Layer, base: str, *, last: bool) -> None:
 def _probe_non_dir(
     w: _Walk, layer: Layer, rel: str, entry: LayerEntry, *, final: bool, last: bool
 ) -> None:
-    """A non-directory: the result, unless a directory was found above (then hidden).
+    """A non-directory (or anything below a metacopy file): the result, unless a directory
+    was found above (then hidden).
 
     A metacopy file (``*.overlay.metacopy``) does not stop the lookup: the next regular
     file below holds its data (outcome "data"); anything else there is "ignored".
