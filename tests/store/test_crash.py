@@ -21,7 +21,10 @@ from layerfs.store.store import Store
 from layerfs.store.rootfs import import_rootfs
 store = Store.open(sys.argv[1])
 print("ready", flush=True)
-import_rootfs(store, sys.argv[2], ["big:" + sys.argv[3]])
+if sys.argv[2] == "rmi":
+    store.remove_images(["big:" + sys.argv[3]])
+else:
+    import_rootfs(store, sys.argv[2], ["big:" + sys.argv[3]])
 print("done", flush=True)
 """
 
@@ -84,3 +87,25 @@ def test_kill9_during_import_leaves_store_consistent(tmp_path) -> None:  # type:
                 store.remove_images(names)
             assert os.listdir(store.paths.ingest) == []
             assert store.layers() == [] and list(store.blobs.digests()) == []
+
+
+@pytest.mark.timeout(300)
+def test_kill9_during_rmi_leaves_store_consistent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    root, tar = str(tmp_path / "store"), str(tmp_path / "big.tar")
+    _big_tar(tar, files=3000, size=4096)
+    rng = random.Random(2)
+    for n in range(5):
+        assert _run(root, tar, str(n), None)
+        finished = _run(root, "rmi", str(n), rng.uniform(0.05, 0.6))
+        with Store.open(root) as store:
+            report = fsck(store)
+            assert report.clean, report.problems
+            names = [t for rec in store.images() for t in rec.tags]
+            assert names in ([], [f"big:{n}"])
+            if finished:
+                assert names == []
+            if names:
+                assert fsck(store, deep=True).clean
+                store.remove_images(names)
+            assert store.layers() == [] and list(store.blobs.digests()) == []
+            assert os.listdir(store.paths.layers) == []

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from layerfs.digest import Digest
 from layerfs.errors import NotFound
-from layerfs.store import images
+from layerfs.store import gc, images
 from layerfs.store.blobs import BlobStore
 from layerfs.store.durable import DELETING, fsync_dir, remove_tree
 from layerfs.store.image import StoreImage
@@ -178,6 +178,9 @@ class Store:
                 with self.transaction() as db:
                     db.execute("DELETE FROM snapshots WHERE key = ?", (key,))
                 removed.append(f"snapshot {key}")
+        if gc.interrupted(self):
+            result = gc.collect(self)
+            removed += [f"layer {c}" for c in result.layers] + [f"blob {b}" for b in result.blobs]
         if removed:
             fsync_dir(ingest)
         return removed
@@ -185,28 +188,35 @@ class Store:
     def rollback_lease(self, lease: str) -> None:
         """Remove what lease `lease` published that nothing else references; drop it.
 
-        Needs the writer lock. Idempotent (an unknown lease is a no-op).
+        Needs the writer lock. Idempotent and restartable: each resource row goes only
+        after what it names is removed, the lease row last, so a crash half-way leaves
+        the rest for the next recovery.
         """
-        from layerfs.store.gc import unreferenced_blob, unreferenced_layer
-
         rows = self.db.execute(
             "SELECT kind, ref FROM lease_resources WHERE lease = ?", (lease,)
         ).fetchall()
+        pending = [(r["kind"], Digest.parse(r["ref"])) for r in rows]
+        progress = True
+        while pending and progress:  # children first: a child row references its parent
+            progress = False
+            for kind, ref in list(pending):
+                if kind == "layer" and gc.unreferenced_layer(self, ref, lease):
+                    self.delete_layer(ref)
+                elif kind == "blob" and gc.unreferenced_blob(self, ref, lease):
+                    remove_tree(self.paths.blob(ref))
+                elif kind == "layer":
+                    continue  # still referenced (maybe by a child of this lease): later
+                self._drop_resource(lease, kind, ref)
+                pending.remove((kind, ref))
+                progress = True
         with self.transaction() as db:
             db.execute("DELETE FROM leases WHERE id = ?", (lease,))
-        layers = [Digest.parse(r["ref"]) for r in rows if r["kind"] == "layer"]
-        blobs = [Digest.parse(r["ref"]) for r in rows if r["kind"] == "blob"]
-        progress = True
-        while progress:  # children before parents: a parent is referenced by its child row
-            progress = False
-            for chain in list(layers):
-                if unreferenced_layer(self, chain):
-                    self.delete_layer(chain)
-                    layers.remove(chain)
-                    progress = True
-        for digest in blobs:
-            if unreferenced_blob(self, digest):
-                remove_tree(self.paths.blob(digest))
+
+    def _drop_resource(self, lease: str, kind: str, ref: Digest) -> None:
+        self.db.execute(
+            "DELETE FROM lease_resources WHERE lease = ? AND kind = ? AND ref = ?",
+            (lease, kind, str(ref)),
+        )
 
     def delete_layer(self, chain_id: Digest) -> None:
         """Delete a layer's row, then its directory. Needs the lock; no reference check."""
