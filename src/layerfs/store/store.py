@@ -14,6 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from layerfs.digest import Digest
 from layerfs.errors import NotFound
@@ -27,6 +28,9 @@ from layerfs.store.paths import StorePaths, default_root
 from layerfs.store.records import ImageRecord, LayerRecord, RemoveResult
 from layerfs.store.schema import connect
 from layerfs.union.whiteouts import WhiteoutFormat
+
+if TYPE_CHECKING:
+    from layerfs.store.snapshots import Snapshotter
 
 
 class Store:
@@ -81,6 +85,13 @@ class Store:
     def ingest(self) -> Ingest:
         """A new lease for adding content; use as `with store.ingest() as ing:`."""
         return Ingest(self)
+
+    @property
+    def snapshots(self) -> Snapshotter:
+        """containerd's snapshot API over this store."""
+        from layerfs.store.snapshots import Snapshotter
+
+        return Snapshotter(self)
 
     @property
     def whiteout_format(self) -> WhiteoutFormat:
