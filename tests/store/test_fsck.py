@@ -51,6 +51,9 @@ def test_missing_layer_dir(store: Store) -> None:
     layer = store.layers()[0]
     os.rename(store.paths.layer(layer.chain_id), store.paths.root + "/moved")
     assert "missing-layer-dir" in kinds(fsck(store))
+    report = fsck(store, repair=True)
+    assert report.clean and [p.kind for p in report.problems] == ["missing-layer-dir"]
+    assert fsck(store, deep=True).clean  # the same content as before
 
 
 def test_orphans_found_and_repaired(store: Store) -> None:

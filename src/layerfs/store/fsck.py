@@ -5,7 +5,8 @@ its dir and its parent; every image's manifest and config parse and agree with i
 (config digest = image id, layer blobs, diff_ids along the chain); no orphans (blobs,
 layer dirs, snapshot dirs nothing references, layers with no reference, leftovers of
 dead ingests). `deep` re-tars every layer and compares with the digest recorded at
-commit. `repair` removes what nothing references; it never removes referenced content.
+commit. `repair` removes what nothing references (it never removes referenced content)
+and unpacks a missing layer dir again from a blob of an image that has it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from layerfs.oci.config import ImageConfig
 from layerfs.oci.manifest import Manifest
 from layerfs.store import gc, images
 from layerfs.store.durable import remove_tree
-from layerfs.store.layers import tree_digest
+from layerfs.store.layers import rebuild_layer, tree_digest
 from layerfs.store.lock import is_free
 
 if TYPE_CHECKING:
@@ -68,12 +69,14 @@ def _check_blobs(store: Store, out: list[Problem]) -> int:
     return len(referenced)
 
 
-def _check_layers(store: Store, deep: bool, out: list[Problem]) -> int:
+def _check_layers(store: Store, deep: bool, repair: bool, out: list[Problem]) -> int:
     layers = store.layers()
     for layer in layers:
         diff = store.paths.layer_diff(layer.chain_id)
         if not os.path.isdir(diff):
-            out.append(Problem("missing-layer-dir", str(layer.chain_id), f"{diff} is missing"))
+            fixed = repair and rebuild_layer(store, layer)
+            detail = f"{diff} is missing" + ("; unpacked again from its blob" if fixed else "")
+            out.append(Problem("missing-layer-dir", str(layer.chain_id), detail, fixed))
             continue
         if layer.parent is not None and not store.has_layer(layer.parent):
             out.append(Problem("missing-parent", str(layer.chain_id), f"parent {layer.parent}"))
@@ -159,7 +162,7 @@ def fsck(store: Store, *, deep: bool = False, repair: bool = False) -> FsckRepor
         _ingests(store, repair, problems)
         checked = {
             "blobs": _check_blobs(store, problems),
-            "layers": _check_layers(store, deep, problems),
+            "layers": _check_layers(store, deep, repair, problems),
             "images": _check_images(store, problems),
         }
         _orphans(store, repair, problems)

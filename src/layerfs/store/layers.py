@@ -18,7 +18,7 @@ from layerfs.archive.apply import apply_tar
 from layerfs.archive.compress import decompressed
 from layerfs.archive.generate import write_tar
 from layerfs.digest import Digest
-from layerfs.errors import InvalidInput, NotFound
+from layerfs.errors import DigestMismatch, InvalidInput, NotFound
 from layerfs.oci.chain import chain_ids
 from layerfs.store.durable import publish, remove_tree, syncfs
 from layerfs.store.records import LayerRecord
@@ -160,3 +160,32 @@ def use_layer(store: Store, ingest: Ingest, chain: Digest) -> LayerRecord | None
             return None
         ingest.use("layer", chain)
         return store.layer(chain)
+
+
+def rebuild_layer(store: Store, record: LayerRecord) -> bool:
+    """Unpack a layer whose dir is missing again from a blob an image ships it as.
+
+    Returns False when no image has a blob for it (nothing changes then). Raises
+    DigestMismatch / InvalidLayer if the blob no longer gives the layer's diff_id. Never
+    touches an existing dir (a dir in use by mounts must not change under them).
+    """
+    row = store.db.execute(
+        "SELECT blob_digest FROM image_layers WHERE chain_id = ? LIMIT 1", (str(record.chain_id),)
+    ).fetchone()
+    if row is None or not store.blobs.exists(Digest.parse(row[0])):
+        return False
+    with store.ingest() as ingest:
+        unpacked = unpack_blob(store, ingest, Digest.parse(row[0]))
+        if unpacked.diff_id != record.diff_id:
+            raise DigestMismatch(
+                f"layer {record.chain_id}: blob {row[0]} gives {unpacked.diff_id},"
+                f" the layer is {record.diff_id}"
+            )
+        syncfs(unpacked.path)
+        with store.lock:
+            final = store.paths.layer(record.chain_id)
+            if os.path.isdir(os.path.join(final, "diff")):
+                return True
+            remove_tree(final)
+            publish(unpacked.path, final)
+    return True
