@@ -1,0 +1,146 @@
+"""The state a `UnionView` operation works with, and path resolution for writers.
+
+`Engine` is the immutable description of one union (its layers, upper/work dirs, the
+whiteout format written, redirect_dir). Reading goes through `layerstack` (the kernel's
+lookup, shared with `trace` and `changes`); this module adds what writers need on top:
+union path validation (EINVAL, ENAMETOOLONG), splitting a path into its parent directory
+and final name, following a final symlink inside the union, and "is this name positive in
+a lower layer" (the kernel's ``ovl_lower_positive``).
+
+Nothing here caches: every call looks at the layers as they are now.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import posixpath
+from dataclasses import dataclass
+
+from layerfs.errors import oserror
+from layerfs.union import layerstack
+from layerfs.union.layerstack import Layer, Probe, Resolution, Step
+from layerfs.union.whiteouts import EntryKind, WhiteoutFormat
+
+NAME_MAX = 255
+PATH_MAX = 4096
+MAX_SYMLINKS = 40
+
+
+def check_path(path: str) -> None:
+    """EINVAL for a NUL, ENAMETOOLONG for a component over 255 bytes or a path over 4095."""
+    if "\0" in path:
+        raise oserror(errno.EINVAL, path.replace("\0", "\\0"))
+    raw = os.fsencode(path)
+    if len(raw) >= PATH_MAX:
+        raise oserror(errno.ENAMETOOLONG, path[:64] + "...")
+    if len(raw) > NAME_MAX and any(len(c) > NAME_MAX for c in raw.split(b"/")):
+        raise oserror(errno.ENAMETOOLONG, path)
+
+
+def split_parent(path: str) -> tuple[str, str]:
+    """``("/a/b", "c")`` for "/a/b/c"; the name is "" for the root."""
+    parts = [c for c in path.split("/") if c and c != "."]
+    if path.rstrip("/").endswith("/.") or path == ".":
+        parts.append(".")
+    if not parts:
+        return "/", ""
+    return "/" + "/".join(parts[:-1]), parts[-1]
+
+
+def is_upper(probe: Probe) -> bool:
+    return probe.layer.index == 0
+
+
+@dataclass(frozen=True)
+class Engine:
+    """One union: `layers` top first (index 0 = upperdir when there is one)."""
+
+    layers: tuple[Layer, ...]
+    upperdir: str | None
+    workdir: str | None
+    fmt: WhiteoutFormat
+    redirect_dir: bool
+
+    # ------------------------------------------------------------------ resolution
+
+    def resolve(self, path: str) -> Resolution:
+        """`layerstack.resolve` after validating `path`; errors of the walk raised."""
+        check_path(path)
+        res = layerstack.resolve(self.layers, path)
+        if res.error is not None:
+            raise oserror(res.error, path)
+        return res
+
+    def find(self, path: str, *, follow: bool = False) -> Resolution:
+        """The resolution of an existing `path` (ENOENT otherwise); `follow` a final symlink."""
+        res = self.resolve(path)
+        hops = 0
+        while True:
+            step = res.final
+            if not step.found:
+                raise oserror(errno.ENOENT, path)
+            top = step.sources[0]
+            if not follow or top.entry.kind is not EntryKind.SYMLINK:
+                return res
+            hops += 1
+            if hops > MAX_SYMLINKS:
+                raise oserror(errno.ELOOP, path)
+            target = os.readlink(top.realpath)
+            base = posixpath.dirname(res.path)
+            res = self.resolve(posixpath.join(base, target))
+
+    def find_dir(self, path: str) -> Resolution:
+        """An existing directory (symlinks followed): ENOENT, ENOTDIR otherwise."""
+        res = self.find(path, follow=True)
+        if not res.final.is_dir:
+            raise oserror(errno.ENOTDIR, path)
+        return res
+
+    def parent_of(self, path: str) -> tuple[Resolution, str]:
+        """The resolved parent directory of `path` and the final name ("" for the root)."""
+        check_path(path)
+        parent, name = split_parent(path)
+        return self.find_dir(parent), name
+
+    def child(self, parent: Resolution, name: str) -> Step:
+        """Look `name` up in the resolved directory `parent`."""
+        return layerstack.lookup(parent.final, name, self.layers)
+
+    def lower_positive(self, parent: Step, name: str) -> bool:
+        """True if `name` exists (not whited out) in the lower layers of `parent`.
+
+        The kernel's ``ovl_lower_positive``: the first lower layer of the parent's stack
+        holding the name decides; a whiteout there means "not positive".
+        """
+        lowers = tuple(p for p in parent.sources if not is_upper(p))
+        if not lowers:
+            return False
+        step = layerstack.lookup(Step(parent.name, lowers, lowers), name, self.layers)
+        return step.found
+
+    def require_upper(self, path: str) -> str:
+        """The upperdir, or EROFS for a read-only view."""
+        if self.upperdir is None:
+            raise oserror(errno.EROFS, path)
+        return self.upperdir
+
+    def upper_path(self, res: Resolution) -> str:
+        """Where the resolved object lives (or would live) in the upperdir."""
+        upper = self.upperdir
+        assert upper is not None
+        return upper if res.path == "/" else upper + res.path
+
+
+def is_merged_dir(step: Step) -> bool:
+    """A directory made of several real directories (the kernel reports st_nlink 1)."""
+    return step.is_dir and len(step.sources) > 1
+
+
+def has_lower(step: Step) -> bool:
+    """True if any real object of the entry is in a lower layer."""
+    return any(not is_upper(p) for p in step.sources)
+
+
+def in_upper(step: Step) -> bool:
+    return step.found and is_upper(step.sources[0])
