@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import tarfile
 
 from archive.tars import d, f, sym, tar_bytes, wh
@@ -53,3 +55,38 @@ def test_export_flattens_whiteouts_and_opaque(store: Store) -> None:
     from layerfs.store.fsck import fsck
 
     assert fsck(store, deep=True).clean
+
+
+def test_import_dir_then_export_round_trip(store: Store, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from archive.tars import snapshot
+    from layerfs.store.rootfs import import_rootfs
+
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    (src / "bin/tool").write_bytes(b"\x7fELF tool")
+    os.chmod(src / "bin/tool", 0o4755)
+    os.link(src / "bin/tool", src / "bin/tool2")
+    os.symlink("tool", src / "bin/alias")
+    (src / "empty").mkdir()
+    (src / "ro").mkdir()
+    (src / "ro/file").write_text("read only dir\n")
+    os.chmod(src / "ro", 0o555)
+    os.setxattr(src / "bin/tool", "user.comment", b"hello")
+    import_rootfs(store, str(src), ["rt"])
+    out = io.BytesIO()
+    export_image(store, "rt", out)
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tf:
+        assert tf.getmember("bin/tool2").islnk() or tf.getmember("bin/tool").islnk()
+    # GNU tar is the reference reader
+    subprocess.run(
+        ["tar", "--xattrs", "--xattrs-include=*", "-xpf", "-", "-C", str(dest)],
+        input=out.getvalue(),
+        check=True,
+    )
+    want, got = snapshot(str(src)), snapshot(str(dest))
+    if os.geteuid() != 0:  # an unprivileged import drops setuid bits (untrusted input)
+        want["bin/tool"] = (*want["bin/tool"][:1], 0o755, *want["bin/tool"][2:])
+        want["bin/tool2"] = want["bin/tool"]
+    assert got == want

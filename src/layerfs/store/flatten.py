@@ -20,9 +20,18 @@ from layerfs.union.whiteouts import EntryKind, copyable_xattr, scan_dir
 
 
 def flatten(layers_base_first: list[str], dest: str) -> None:
-    """Merge `layers_base_first` (real layer dirs) into the existing empty dir `dest`."""
+    """Merge `layers_base_first` (real layer dirs) into the existing empty dir `dest`.
+
+    Directory owners, modes, xattrs and times are those of the topmost layer that has
+    the directory (as a merged mount shows them); they are applied at the end, deepest
+    first, so that a read-only directory of a lower layer does not stop the merge.
+    """
+    dirs: dict[str, str] = {}
     for layer in layers_base_first:
-        _merge_dir(layer, dest, is_root=True)
+        _merge_dir(layer, dest, dirs, is_root=True)
+    for path in sorted(dirs, key=lambda p: p.count("/"), reverse=True):
+        if os.path.isdir(path):
+            _copy_meta(dirs[path], path)
 
 
 def _clear(dest: str) -> None:
@@ -30,7 +39,7 @@ def _clear(dest: str) -> None:
         remove_tree(os.path.join(dest, name))
 
 
-def _merge_dir(src: str, dest: str, *, is_root: bool = False) -> None:
+def _merge_dir(src: str, dest: str, dirs: dict[str, str], *, is_root: bool = False) -> None:
     layer = scan_dir(src)
     if layer.opaque and not is_root:
         _clear(dest)
@@ -42,11 +51,11 @@ def _merge_dir(src: str, dest: str, *, is_root: bool = False) -> None:
             if not (os.path.isdir(d) and not os.path.islink(d)):
                 remove_tree(d)
                 os.mkdir(d, 0o700)
-            _merge_dir(s, d)
+            _merge_dir(s, d, dirs)
         else:
             remove_tree(d)
             _link_or_copy(s, d)
-    _copy_meta(src, dest)
+    dirs[dest] = src
 
 
 def _link_or_copy(src: str, dest: str) -> None:
