@@ -312,9 +312,13 @@ def make_whiteout(parent: str, name: str, fmt: WhiteoutFormat) -> None:
         os.close(fd)
         return
     if fmt is WhiteoutFormat.XATTR:
-        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o000)
-        os.close(fd)
-        os.setxattr(full, fmt.prefix + WHITEOUT, b"", follow_symlinks=False)
+        # user.* xattrs need write permission: set the marker before dropping the mode to 0.
+        fd = os.open(full, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            os.setxattr(fd, fmt.prefix + WHITEOUT, b"")
+            os.fchmod(fd, 0o000)
+        finally:
+            os.close(fd)
         if overlay_xattr(parent, OPAQUE) != b"y":
             os.setxattr(parent, fmt.prefix + OPAQUE, b"x", follow_symlinks=False)
         return
