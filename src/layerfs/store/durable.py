@@ -72,8 +72,22 @@ def mounted_under(path: str) -> list[str]:
 def _retry_writable(func: Callable[[str], object], path: str, _exc: object) -> None:
     # A layer may hold read-only directories (mode 0555) that block rmtree as non-root.
     parent = os.path.dirname(path)
-    os.chmod(parent, stat.S_IMODE(os.lstat(parent).st_mode) | 0o700)
-    func(path)
+    try:
+        os.chmod(parent, stat.S_IMODE(os.lstat(parent).st_mode) | 0o700)
+        func(path)
+    except FileNotFoundError:
+        pass
+
+
+def delete_in_place(path: str) -> None:
+    """rmtree `path` under its own name (for a dir whose name a held lock protects)."""
+    busy = mounted_under(path)
+    if busy:
+        raise OSError(errno.EBUSY, f"still mounted: {', '.join(busy)}", path)
+    if sys.version_info >= (3, 12):
+        shutil.rmtree(path, onexc=_retry_writable)
+    else:
+        shutil.rmtree(path, onerror=_retry_writable)
 
 
 DELETING = ".deleting-"
@@ -93,17 +107,12 @@ def remove_tree(path: str) -> None:
     if not stat.S_ISDIR(st.st_mode):
         os.unlink(path)
         return
-    busy = mounted_under(path)
-    if busy:
-        # rmtree would descend into the mount and delete what it shows (a volume...)
-        raise OSError(errno.EBUSY, f"still mounted: {', '.join(busy)}", path)
+    if mounted_under(path):
+        delete_in_place(path)  # raises EBUSY: rmtree would delete what a mount shows
     parent, name = os.path.split(path)
     doomed = path
     if not name.startswith(DELETING):
         doomed = os.path.join(parent, f"{DELETING}{name}-{os.getpid()}")
         os.rename(path, doomed)
         fsync_dir(parent)
-    if sys.version_info >= (3, 12):
-        shutil.rmtree(doomed, onexc=_retry_writable)
-    else:
-        shutil.rmtree(doomed, onerror=_retry_writable)
+    delete_in_place(doomed)

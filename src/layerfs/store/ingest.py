@@ -20,7 +20,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from layerfs.digest import Digest
-from layerfs.store.durable import fsync_dir, publish, remove_tree
+from layerfs.store.durable import delete_in_place, fsync_dir, publish
 from layerfs.store.lock import FileLock
 
 if TYPE_CHECKING:
@@ -103,7 +103,8 @@ class Ingest:
         self._open = False
         with self.store.transaction() as db:
             db.execute("DELETE FROM leases WHERE id = ?", (self.id,))
-        remove_tree(self.dir)
+        # under its own name while the owner lock is held: recovery leaves it alone
+        delete_in_place(self.dir)
         fsync_dir(self.store.paths.ingest)
         os.unlink(self._owner.path)
         self._owner.release()
