@@ -16,7 +16,6 @@ import itertools
 import os
 import secrets
 import time
-from types import TracebackType
 from typing import TYPE_CHECKING
 
 from layerfs.digest import Digest
@@ -120,12 +119,7 @@ class Ingest:
     def __enter__(self) -> Ingest:
         return self.open()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         if exc_type is None:
             self.close()
         else:

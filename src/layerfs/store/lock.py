@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-from types import TracebackType
 
 
 class FileLock:
@@ -57,12 +56,7 @@ class FileLock:
         self.acquire()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         self.release()
 
 
