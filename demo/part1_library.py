@@ -20,7 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from layerfs.union import UnionView, changes
+from layerfs.union import UnionView
+
+# `from layerfs.union import changes` gives the submodule once it is imported (the name
+# of the function and of its module collide), so the function is taken from its module.
+from layerfs.union.changes import changes
 
 TTY = sys.stdout.isatty()
 BOLD, GREEN, RED, CYAN, RESET = (
@@ -56,15 +60,15 @@ def expect(condition: bool, what: str) -> None:
     ok(what)
 
 
-def py(code: str) -> Any:
-    """Print `>>> code`, run it in the demo namespace, print and return its value."""
+def py(code: str, show: bool = True) -> Any:
+    """Print `>>> code`, run it in the demo namespace, print (if `show`) and return its value."""
     print(f"{BOLD}>>> {code}{RESET}")
     try:
         value = eval(compile(code, "<demo>", "eval"), NS)
     except SyntaxError:
         exec(compile(code, "<demo>", "exec"), NS)
         return None
-    if value is not None:
+    if value is not None and show:
         print(f"    {value!r}")
     return value
 
@@ -87,7 +91,7 @@ def whiteout_line(ls_la: str, name: str) -> bool:
 
 
 def show_trace(code: str) -> Any:
-    trace = py(code)
+    trace = py(code, show=False)
     for row in trace.rows:
         size = "" if row.size is None else f"{row.size} B"
         win = "  <- wins" if trace.winner == row.index else ""
@@ -98,9 +102,9 @@ def show_trace(code: str) -> Any:
 # --------------------------------------------------------------------------- the labs
 
 
-def manual_lab(base: Path) -> None:
+def manual_lab() -> None:
     banner("Part 1a (library): the seed's manual overlay lab, with layerfs.union.UnionView")
-    o = base / "overlay"
+    o = Path("overlay")
     for sub in ("lower", "upper", "work"):
         (o / sub).mkdir(parents=True)
     NS["O"] = str(o)
@@ -120,12 +124,14 @@ def manual_lab(base: Path) -> None:
     expect(data == b"base file\n", "read from the lower layer")
     say("Create new file (goes to upper)")
     py("view.write_bytes('/new.txt', b'new file\\n')")
+    upper = sh("ls", f"{o}/upper/").split()
     seed("Shows: new.txt")
-    expect(sh("ls", f"{o}/upper/").split() == ["new.txt"], "new.txt is in upper")
+    expect(upper == ["new.txt"], "new.txt is in upper")
     say("Modify existing (copy-on-write)")
     py("view.write_bytes('/modify.txt', b'modified content\\n')")
+    upper = sh("ls", f"{o}/upper/").split()
     seed("Shows: modify.txt new.txt")
-    expect(sh("ls", f"{o}/upper/").split() == ["modify.txt", "new.txt"], "modify.txt copied up")
+    expect(upper == ["modify.txt", "new.txt"], "modify.txt copied up")
     expect(py("view.read_bytes('/modify.txt')") == b"modified content\n", "the new content")
     say("Delete file (creates whiteout)")
     py("view.unlink('/delete.txt')")
@@ -134,8 +140,8 @@ def manual_lab(base: Path) -> None:
     expect(whiteout_line(listing, "delete.txt"), "delete.txt is a 0, 0 character device")
     expect(py("view.exists('/delete.txt')") is False, "gone from the merged view")
     say("Original still exists in lower")
-    seed("Shows: base.txt delete.txt modify.txt")
     lower = sh("ls", f"{o}/lower/").split()
+    seed("Shows: base.txt delete.txt modify.txt")
     expect(lower == ["base.txt", "delete.txt", "modify.txt"], "lower is untouched")
     expect(sh("cat", f"{o}/lower/modify.txt") == "will be modified\n", "old data kept")
     manual_lab_explain(o)
@@ -158,9 +164,9 @@ def manual_lab_explain(o: Path) -> None:
     )
 
 
-def lab_part1(base: Path) -> None:
+def lab_part1() -> None:
     banner("Part 1a (library): the seed's Lab Part 1 (nested delete), with UnionView")
-    t = base / "overlay-test"
+    t = Path("overlay-test")
     for sub in ("lower", "upper", "work"):
         (t / sub).mkdir(parents=True)
     NS["T"] = str(t)
@@ -176,12 +182,14 @@ def lab_part1(base: Path) -> None:
     say("5. Create new file")
     py("view.write_bytes('/newfile.txt', b'new content\\n')")
     say("6. Check upper layer")
+    upper = sh("ls", f"{t}/upper/").split()
     seed("newfile.txt is here!")
-    expect(sh("ls", f"{t}/upper/").split() == ["newfile.txt"], "newfile.txt is in upper")
+    expect(upper == ["newfile.txt"], "newfile.txt is in upper")
     say("7. Modify existing file")
     py("view.write_bytes('/readme.txt', b'modified\\n')")
+    upper = sh("ls", f"{t}/upper/").split()
     seed("readme.txt copied here (COW)")
-    expect(sh("ls", f"{t}/upper/").split() == ["newfile.txt", "readme.txt"], "readme.txt copied up")
+    expect(upper == ["newfile.txt", "readme.txt"], "readme.txt copied up")
     say("8. Delete a file")
     py("view.unlink('/subdir/nested.txt')")
     listing = sh("ls", "-la", f"{t}/upper/subdir/")
@@ -193,9 +201,12 @@ def lab_part1(base: Path) -> None:
 
 def main(argv: list[str]) -> int:
     base = Path(argv[1]) if len(argv) > 1 else Path(tempfile.mkdtemp(prefix="layerfs-demo-lib."))
+    # The seed works in /tmp; the demo in a scratch dir of its own, with the seed's names.
+    os.chdir(base)
+    print(f"\n{CYAN}# Working in {base} (the seed's /tmp): overlay/ and overlay-test/{RESET}")
     try:
-        manual_lab(base)
-        lab_part1(base)
+        manual_lab()
+        lab_part1()
     except DemoFailed as e:
         print(f"{RED}{BOLD}DEMO FAILED{RESET}: {e}", file=sys.stderr)
         return 1
