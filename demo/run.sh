@@ -11,4 +11,5 @@ parts=("$here"/part*.sh)
 for part in "${parts[@]}"; do
     bash "$part"
 done
-printf '\n\e[1;32mdemo: all %d parts showed what the seed says.\e[0m\n' "${#parts[@]}"
+source "$here/_lib.sh"
+printf '\n%sdemo: all %d parts showed what the seed says.%s\n' "$_G$_B" "${#parts[@]}" "$_N"
