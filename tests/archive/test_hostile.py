@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 import stat
 import tarfile
 from collections.abc import Callable
@@ -83,6 +84,8 @@ REJECTED: list[tuple[str, Callable[[str], bytes], str]] = [
     ("huge-size-claim", lambda o: raw_header(b"big", 8**11 - 1) + b"x" * 1024, "truncated"),
     ("huge-sparse", lambda o: tar_bytes([f("sp", b"abcde", pax={
         "GNU.sparse.size": str(1 << 62), "GNU.sparse.map": "0,5"})]), "sp"),
+    ("marker-claiming-huge-size", lambda o: tar_bytes([f(".wh.x", b"", pax={"size": "9" * 30})]),
+     "truncated"),
     ("whiteout-dotdot", lambda o: tar_bytes([wh("a/.wh...")]), "invalid name"),
     ("whiteout-dot", lambda o: tar_bytes([wh(".wh..")]), "invalid name"),
     ("whiteout-bare", lambda o: tar_bytes([wh(".wh.")]), "invalid name"),
@@ -203,3 +206,39 @@ def test_overlay_xattrs_from_a_tar_are_never_markers(arena, keep):
     assert "trusted.overlay.opaque" not in names
     assert ("trusted.overlay.overlay.opaque" in names) is keep
     assert "user.overlay.whiteout" not in os.listxattr(os.path.join(o, "f"))
+
+
+PAX_KEYS = ["size", "mtime", "uid", "path", "linkpath", "GNU.sparse.size", "GNU.sparse.map",
+            "GNU.sparse.major", "GNU.sparse.minor", "GNU.sparse.realsize", "GNU.sparse.name",
+            "GNU.sparse.numblocks", "GNU.sparse.offset", "GNU.sparse.numbytes",
+            "SCHILY.xattr.", "SCHILY.xattr.user.x", "hdrcharset"]
+PAX_VALUES = ["", "-1", "1e999", "nan", "0", "1", "9" * 25, "a", "0,5", "5,0,1", "..", "/",
+              "a/../b", "\x00", "1.5", "1,2,3,4", "x" * 300, "1.0", "100000"]
+TYPES = [tarfile.REGTYPE, tarfile.DIRTYPE, tarfile.SYMTYPE, tarfile.LNKTYPE,
+         tarfile.FIFOTYPE, tarfile.CHRTYPE, tarfile.CONTTYPE, b"S", b"K", b"Z"]
+
+
+@pytest.mark.timeout(120)
+def test_random_hostile_headers_fail_cleanly(tmp_path):
+    """Random PAX records and types: InvalidLayer or success, never another error or a
+    hang (tarfile's parsers raise ValueError & co. and seek forever on huge sizes)."""
+    rng = random.Random(20261127)
+    outcomes = {"ok": 0, "refused": 0}
+    for i in range(300):
+        members = [M(rng.choice(["a", "b", "a/c", ".wh.a", "d/", "."]), rng.choice(TYPES),
+                     data=b"q" * rng.randint(0, 700), linkname=rng.choice(["", "a", "b"]),
+                     pax={rng.choice(PAX_KEYS): rng.choice(PAX_VALUES)
+                          for _ in range(rng.randint(0, 3))})
+                   for _ in range(rng.randint(1, 4))]
+        try:
+            data = tar_bytes(members)
+        except (ValueError, tarfile.TarError, UnicodeError):
+            continue
+        layer = tmp_path / f"l{i}"
+        layer.mkdir()
+        try:
+            _apply(data, str(layer))
+            outcomes["ok"] += 1
+        except InvalidLayer:
+            outcomes["refused"] += 1
+    assert outcomes["ok"] and outcomes["refused"]

@@ -14,10 +14,12 @@ are not written (the kernel treats an opaque directory holding whiteouts as corr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -26,7 +28,7 @@ from layerfs.archive._fdtree import FdTree, proc_path
 from layerfs.archive._io import HashingReader
 from layerfs.archive._names import split_name
 from layerfs.digest import Digest
-from layerfs.errors import InvalidLayer
+from layerfs.errors import InvalidLayer, LayerfsError
 from layerfs.union import whiteouts as wh
 from layerfs.union.whiteouts import WhiteoutFormat
 
@@ -93,19 +95,37 @@ def apply_tar(
     tree = FdTree(dest)
     try:
         job = _Apply(tree, fmt, policy)
-        try:
-            with tarfile.open(fileobj=reader, mode="r|", bufsize=_READ, tarinfo=_BadHeader) as tf:
-                while (member := tf.next()) is not None:
-                    job.member(tf, member)
-                    tf.members.clear()  # tarfile keeps every member otherwise
-        except (tarfile.TarError, EOFError) as e:
-            raise InvalidLayer(f"layer tar: {e}") from None
+        with _parsing("at the start"):
+            tf = tarfile.open(fileobj=reader, mode="r|", bufsize=_READ, tarinfo=_BadHeader)  # noqa: SIM115
+        with tf:
+            while True:
+                with _parsing(f"after member {job.last!r}"):
+                    member = tf.next()
+                if member is None:
+                    break
+                job.member(tf, member)
+                _skip_rest(tf, member)
+                tf.members.clear()  # tarfile keeps every member otherwise
         job.finish_dirs()
         reader.drain()
     finally:
         tree.close()
     return ApplyResult(reader.digest(), reader.size, job.count, job.whiteouts,
                        tuple(policy.notes))
+
+
+@contextlib.contextmanager
+def _parsing(where: str) -> Iterator[None]:
+    """Turn tarfile's parse errors (TarError, and the ValueError, IndexError... its header
+    parsers raise on hostile PAX or sparse records) into InvalidLayer. Errors of the
+    stream itself (an OSError, a corrupt compressed stream's InvalidInput) pass as they are.
+    """
+    try:
+        yield
+    except (LayerfsError, OSError):
+        raise
+    except Exception as e:
+        raise InvalidLayer(f"layer tar: unreadable header {where}: {e}") from None
 
 
 class _Apply:
@@ -116,6 +136,7 @@ class _Apply:
         self.fmt = fmt
         self.policy = policy
         self.count = 0
+        self.last = ""  # name of the last member read, for messages
         self.whiteouts = 0
         self.kinds: dict[tuple[str, ...], str] = {}  # what this tar put at each path
         self.children: dict[tuple[str, ...], set[str]] = {}  # names recorded per dir
@@ -124,6 +145,7 @@ class _Apply:
 
     def member(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
         self.count += 1
+        self.last = m.name
         parts = split_name(m.name)
         if any(p.startswith(wh.OCI_PREFIX) for p in parts[:-1]):
             raise InvalidLayer(f"member {m.name!r}: a whiteout marker name used as a directory")
@@ -335,3 +357,20 @@ def _copy_data(tf: tarfile.TarFile, m: tarfile.TarInfo, fd: int) -> None:
                 view = view[os.write(fd, view):]
     if m.sparse is not None:
         os.ftruncate(fd, m.size)
+
+
+def _skip_rest(tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+    """Consume what is left of a member's data up to the next header, or fail.
+
+    tarfile skips unread data by seeking its stream, which in stream mode loops once per
+    buffer over the claimed size even past the end of input: a marker member claiming
+    10**20 bytes would spin forever. Reading here stops at the real end of the stream.
+    """
+    src = tf.fileobj
+    assert src is not None
+    left = tf.offset - src.tell()
+    while left > 0:
+        data = src.read(min(_CHUNK, left))
+        if not data:
+            raise InvalidLayer(f"member {m.name!r}: truncated data ({left} bytes missing)")
+        left -= len(data)
