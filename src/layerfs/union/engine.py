@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from layerfs.errors import oserror
 from layerfs.union import layerstack
 from layerfs.union.layerstack import Layer, Probe, Resolution, Step
+from layerfs.union.longpath import shorten
 from layerfs.union.whiteouts import EntryKind, WhiteoutFormat
 
 NAME_MAX = 255
@@ -129,7 +130,7 @@ class Engine:
         """Where the resolved object lives (or would live) in the upperdir."""
         upper = self.upperdir
         assert upper is not None
-        return upper if res.path == "/" else upper + res.path
+        return upper if res.path == "/" else shorten(upper + res.path)
 
 
 def is_merged_dir(step: Step) -> bool:

@@ -15,6 +15,7 @@ from layerfs.errors import oserror
 from layerfs.union.copyup import copy_up_object
 from layerfs.union.engine import Engine, has_lower, in_upper
 from layerfs.union.layerstack import Resolution, Step
+from layerfs.union.longpath import shorten
 from layerfs.union.readdir import is_empty
 from layerfs.union.whiteouts import (
     EntryKind,
@@ -39,7 +40,7 @@ def ensure_upper(eng: Engine, res: Resolution, *, with_data: bool = True) -> str
     assert workdir is not None
     last = len(res.steps) - 1
     for k, step in enumerate(res.steps[1:], start=1):
-        dest = os.path.join(cur, step.name)
+        dest = shorten(os.path.join(cur, step.name))
         if not in_upper(step):
             top = step.sources[0]
             st = top.entry.st if top.entry.st is not None else os.lstat(top.realpath)
@@ -214,8 +215,11 @@ def utimens(eng: Engine, path: str, ns: tuple[int, int] | None) -> None:
 
 
 def truncate(eng: Engine, path: str, length: int) -> None:
-    """truncate a regular file (copied up with its data first, as the kernel does)."""
-    res = eng.find(path, follow=True)
+    """truncate a regular file (copied up with its data first, as the kernel does).
+
+    A final symlink is not followed (EINVAL, like a truncate of a symlink's own inode).
+    """
+    res = eng.find(path)
     kind = res.final.sources[0].entry.kind
     if kind is EntryKind.DIR:
         raise oserror(errno.EISDIR, path)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from layerfs.union.layerstack import Step
-from layerfs.union.whiteouts import EntryKind, is_internal_name, scan_dir
+from layerfs.union.whiteouts import ORIGIN, EntryKind, is_internal_name, overlay_xattr, scan_dir
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,37 @@ class DirEntry:
 
     name: str
     kind: EntryKind
+
+
+def listing(step: Step) -> list[DirEntry]:
+    """What readdir shows for the directory `step` (the kernel's ``ovl_iterate``).
+
+    A directory made of one real directory that was never copied up (no
+    ``overlay.origin``) is "real" to the kernel: it is listed as it is on disk, so a
+    whiteout inside it shows up as a character device entry (that lstat then reports
+    absent). Every other directory is merged (`merged_entries`).
+    """
+    if len(step.sources) == 1 and overlay_xattr(step.sources[0].realpath, ORIGIN) is None:
+        return _real_entries(step.sources[0].realpath)
+    return merged_entries(step)
+
+
+def _real_entries(dirpath: str) -> list[DirEntry]:
+    out = []
+    with os.scandir(dirpath) as it:
+        for de in it:
+            if is_internal_name(de.name):
+                continue
+            if de.is_dir(follow_symlinks=False):
+                kind = EntryKind.DIR
+            elif de.is_symlink():
+                kind = EntryKind.SYMLINK
+            elif de.is_file(follow_symlinks=False):
+                kind = EntryKind.FILE
+            else:
+                kind = EntryKind.SPECIAL
+            out.append(DirEntry(de.name, kind))
+    return out
 
 
 def merged_entries(step: Step) -> list[DirEntry]:

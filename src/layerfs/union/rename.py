@@ -25,6 +25,7 @@ from layerfs.errors import oserror
 from layerfs.union.copyup import set_impure
 from layerfs.union.engine import Engine, has_lower, in_upper
 from layerfs.union.layerstack import Step
+from layerfs.union.longpath import shorten
 from layerfs.union.mutate import ensure_upper
 from layerfs.union.readdir import is_empty
 from layerfs.union.whiteouts import (
@@ -139,7 +140,7 @@ def _redirect_value(eng: Engine, old_path: str, src: str, samedir: bool) -> str 
     assert upper is not None
     out: list[str] = []
     for i in range(len(parts), 0, -1):
-        here = redirect_of(upper + "/" + "/".join(parts[:i]))
+        here = redirect_of(shorten(upper + "/" + "/".join(parts[:i])))
         out.insert(0, here if here is not None else parts[i - 1])
         if here is not None and here.startswith("/"):
             break

@@ -28,7 +28,8 @@ from layerfs.union import mutate
 from layerfs.union.checks import validate
 from layerfs.union.engine import Engine, in_upper, is_merged_dir
 from layerfs.union.layerstack import Layer, Step
-from layerfs.union.readdir import DirEntry, merged_entries
+from layerfs.union.longpath import shorten
+from layerfs.union.readdir import DirEntry, listing
 from layerfs.union.rename import rename as _rename
 from layerfs.union.whiteouts import EntryKind, WhiteoutFormat, stored_xattr_name, visible_xattr_name
 
@@ -58,6 +59,14 @@ class Node:
     st: os.stat_result
     sources: tuple[str, ...]
     layers: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Layer(Layer):
+    """A layer whose real paths stay usable beyond PATH_MAX (see `longpath`)."""
+
+    def real(self, relpath: str) -> str:
+        return shorten(super().real(relpath))
 
 
 def _with_nlink(st: os.stat_result, nlink: int) -> os.stat_result:
@@ -107,8 +116,8 @@ class UnionView:
         redirect_dir: bool = False,
     ) -> None:
         lowers, upper, work = validate(lowerdirs, upperdir, workdir)
-        layers = [] if upper is None else [Layer(0, upper)]
-        layers.extend(Layer(i, d) for i, d in enumerate(lowers, start=1))
+        layers = [] if upper is None else [_Layer(0, upper)]
+        layers.extend(_Layer(i, d) for i, d in enumerate(lowers, start=1))
         self.lowerdirs: tuple[str, ...] = tuple(lowers)
         self.upperdir = upper
         self.workdir = work
@@ -160,9 +169,12 @@ class UnionView:
         return os.readlink(node.realpath)
 
     def readdir(self, path: str) -> list[DirEntry]:
-        """The merged directory (symlinks followed): upper first, then lowers."""
+        """The directory (symlinks followed) as the kernel lists it (`readdir.listing`).
+
+        A merged directory: upper first, then lowers, whited-out names left out.
+        """
         res = self._eng.find_dir(path)
-        return merged_entries(res.final)
+        return listing(res.final)
 
     def listdir(self, path: str) -> list[str]:
         """The names of `readdir`, in the same order."""
