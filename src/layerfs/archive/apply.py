@@ -115,6 +115,22 @@ def apply_tar(
 
 
 @contextlib.contextmanager
+def _member_errors(m: tarfile.TarInfo) -> Iterator[None]:
+    """Errors a member's content provokes (bad values, EFBIG, ENAMETOOLONG...) become
+    InvalidLayer naming it; the environment's (ENOSPC, EIO...) stay OSErrors."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _ENV_ERRORS:
+            raise
+        raise InvalidLayer(f"member {m.name!r}: {e.strerror or e}") from e
+    except (ValueError, OverflowError) as e:
+        if isinstance(e, InvalidLayer):
+            raise
+        raise InvalidLayer(f"member {m.name!r}: {e}") from e
+
+
+@contextlib.contextmanager
 def _parsing(where: str) -> Iterator[None]:
     """Turn tarfile's parse errors (TarError, and the ValueError, IndexError... its header
     parsers raise on hostile PAX or sparse records) into InvalidLayer. Errors of the
@@ -149,7 +165,7 @@ class _Apply:
         parts = split_name(m.name)
         if any(p.startswith(wh.OCI_PREFIX) for p in parts[:-1]):
             raise InvalidLayer(f"member {m.name!r}: a whiteout marker name used as a directory")
-        try:
+        with _member_errors(m):
             if not parts:
                 self._root(m)
                 return
@@ -160,14 +176,6 @@ class _Apply:
                 self._whiteout(m, parts[:-1], target or "")
             else:
                 self._entry(tf, m, parts)
-        except OSError as e:
-            if e.errno in _ENV_ERRORS:
-                raise
-            raise InvalidLayer(f"member {m.name!r}: {e.strerror or e}") from e
-        except (ValueError, OverflowError) as e:
-            if isinstance(e, InvalidLayer):
-                raise
-            raise InvalidLayer(f"member {m.name!r}: {e}") from e
 
     # ------------------------------------------------------------------ markers
 
@@ -325,9 +333,10 @@ class _Apply:
                 parts[-1], os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                 dir_fd=fd)
             try:
-                os.fchmod(dfd, _meta.file_mode(m, self.policy, is_dir=True))
-                mt = _meta.mtime_ns(m)
-                os.utime(dfd, ns=(mt, mt))
+                with _member_errors(m):
+                    os.fchmod(dfd, _meta.file_mode(m, self.policy, is_dir=True))
+                    mt = _meta.mtime_ns(m)
+                    os.utime(dfd, ns=(mt, mt))
             finally:
                 if dfd != self.tree.root_fd:
                     os.close(dfd)
