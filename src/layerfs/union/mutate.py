@@ -217,9 +217,9 @@ def utimens(eng: Engine, path: str, ns: tuple[int, int] | None) -> None:
 def truncate(eng: Engine, path: str, length: int) -> None:
     """truncate a regular file (copied up with its data first, as the kernel does).
 
-    A final symlink is not followed (EINVAL, like a truncate of a symlink's own inode).
+    A final symlink is followed inside the union, as truncate(2) does.
     """
-    res = eng.find(path)
+    res = eng.find(path, follow=True)
     kind = res.final.sources[0].entry.kind
     if kind is EntryKind.DIR:
         raise oserror(errno.EISDIR, path)

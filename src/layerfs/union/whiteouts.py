@@ -210,8 +210,13 @@ def classify(parent: str, name: str, st: os.stat_result | None = None) -> LayerE
     return LayerEntry(_kind_of(full, st, parent), st)
 
 
+def _oci_name_fits(name: str) -> bool:
+    """True if ``.wh.NAME`` is a legal file name (255 bytes, not characters)."""
+    return len(name) <= 251 and len(os.fsencode(name)) + len(OCI_PREFIX) <= 255
+
+
 def _oci_whiteout_exists(parent: str, name: str) -> bool:
-    if len(name) + len(OCI_PREFIX) > 255:
+    if not _oci_name_fits(name):
         return False
     try:
         os.lstat(os.path.join(parent, OCI_PREFIX + name))
@@ -332,7 +337,7 @@ def make_whiteout(parent: str, name: str, fmt: WhiteoutFormat) -> None:
 def remove_whiteout(parent: str, name: str) -> bool:
     """Remove a whiteout of any form for `name` in `parent`; True if one was there."""
     removed = False
-    if len(name) + len(OCI_PREFIX) <= 255:
+    if _oci_name_fits(name):
         try:
             os.unlink(os.path.join(parent, OCI_PREFIX + name))
             removed = True
