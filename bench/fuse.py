@@ -60,7 +60,7 @@ class Sizes:
         self.misses = 200 if quick else 2_000
 
 
-def build(root: Path, sz: Sizes) -> list[Path]:
+def build(root: Path, sz: Sizes, quick: bool = False) -> list[Path]:
     """128 lower layers (top first) holding every fixture; returns them."""
     lowers = [root / "L" / f"{i:03d}" for i in range(LAYERS)]
     for d in lowers:
@@ -83,8 +83,10 @@ def build(root: Path, sz: Sizes) -> list[Path]:
             (layer / f"e{depth}").mkdir()
             (layer / f"e{depth}" / f"present{lowers.index(layer)}").write_bytes(b"")
     shutil.copytree(f"/usr/lib/{PYVER}", base / "py" / "lib" / PYVER, symlinks=True,
-                    ignore=shutil.ignore_patterns("site-packages", "dist-packages",
-                                                  "__pycache__", "test", "idlelib"))
+                    ignore=shutil.ignore_patterns(
+                        "site-packages", "dist-packages", "__pycache__", "test", "idlelib",
+                        *(["config-*", "lib2to3", "pydoc_data"] if quick else []),
+                    ))
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(base / "py")], check=False,
                    capture_output=True)
     os.sync()
@@ -327,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         log(f"building the fixture under {root}")
         t0 = time.perf_counter()
-        lowers = build(root, sz)
+        lowers = build(root, sz, args.quick)
         log(f"  {time.perf_counter() - t0:.1f} s")
         for cls in TARGETS:
             if cls is KernelOverlay and os.geteuid() != 0:

@@ -17,7 +17,7 @@ from layerfs.errors import InvalidOption, MountError
 from layerfs.mounts import fuse, kernel
 from layerfs.mounts.fuse import daemon
 from layerfs.mounts.mount import Mount
-from layerfs.union import changes
+from layerfs.union.changes import changes
 
 from .conftest import Stack, force_umount, needs_root
 

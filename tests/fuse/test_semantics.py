@@ -195,10 +195,12 @@ def test_caller_owns_what_it_creates(mounted: Callable[..., Stack]) -> None:
     pid = os.fork()
     if pid == 0:
         try:
+            os.chdir(s.merged)  # the pytest tmp dirs above are private to root
+            os.setgroups([])
             os.setgid(4321)
             os.setuid(1234)
-            Path(s.m("mine")).write_text("x")
-            os.mkdir(s.m("mydir"))
+            Path("mine").write_text("x")
+            os.mkdir("mydir")
             os._exit(0)
         except BaseException:
             os._exit(1)

@@ -6,6 +6,7 @@ import fcntl
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -43,11 +44,18 @@ def user_stack() -> Iterator[tuple[pwd.struct_passwd, Path]]:
     user = ensure_user()
     root = Path(tempfile.mkdtemp(prefix="layerfs-fuse-user-", dir="/tmp"))
     os.chmod(root, 0o755)
+    # Distributions make /dev/fuse world read-write (fusermount3 opens it as the user);
+    # some container set-ups leave it 0600: give it the usual mode for the test.
+    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
+    if mode & 0o006 != 0o006:
+        os.chmod("/dev/fuse", mode | 0o666)
     try:
         yield user, root
     finally:
         force_umount(str(root / "s" / "m"))
         shutil.rmtree(root)
+        if mode & 0o006 != 0o006:
+            os.chmod("/dev/fuse", mode)
 
 
 SCRIPT = textwrap.dedent('''
@@ -56,6 +64,7 @@ SCRIPT = textwrap.dedent('''
     sys.path.insert(0, {tests!r})
     from fuse.conftest import build_stack
     from layerfs.mounts import fuse
+    (Path({root!r}) / "s").mkdir()
     s = build_stack(Path({root!r}) / "s")
     fuse.mount(s.mount_value(), s.merged)
     try:
@@ -99,7 +108,7 @@ def test_ordinary_user_mounts_with_fusermount3(
     os.chown(root, user.pw_uid, user.pw_gid)
     env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/", "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.run(
-        ["runuser", "-u", user.pw_name, "--", sys.executable, "-c",
+        [shutil.which("runuser") or "runuser", "-u", user.pw_name, "--", sys.executable, "-c",
          SCRIPT.format(tests=tests, root=str(root))],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )

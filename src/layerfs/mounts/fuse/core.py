@@ -76,8 +76,7 @@ class Filesystem:
         found = self.view.lookup(path)
         upper = found.layer == 0
         node = self.inodes.remember(parent.nodeid, name, found.st, upper)
-        nlink = 1 if node.is_dir and len(found.sources) > 1 else None
-        return attrs.entry_out(node.nodeid, attrs.pack_attr(found.st, node.ino, nlink))
+        return attrs.entry_out(node.nodeid, attrs.pack_attr(found.st, node.ino))
 
     def stat_node(self, node: Inode) -> tuple[os.stat_result, int | None]:
         """(real stat, nlink override) of a node; detached nodes stat an open fd."""
@@ -88,7 +87,7 @@ class Filesystem:
             return st, (st.st_nlink if node.upper and st.st_nlink > 0 else 0)
         found = self.view.lookup(self.inodes.path(node))
         self.inodes.observe(node, found.st, found.layer == 0)
-        return found.st, (1 if node.is_dir and len(found.sources) > 1 else None)
+        return found.st, None
 
     # ------------------------------------------------------------------ after changes
 

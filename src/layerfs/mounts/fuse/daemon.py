@@ -116,6 +116,15 @@ def make_view(cfg: FuseConfig) -> union.UnionView:
     o = cfg.overlay
     # Directory rename works by default (redirect), unlike the kernel's module default.
     redirect = o.setting("redirect_dir") not in ("off", "nofollow")
+    if o.workdir is not None and os.geteuid() != 0:
+        # The kernel's workdir/work has mode 0, which only a privileged writer can use;
+        # the server runs as the user, so its scratch dir must be the user's own.
+        scratch = os.path.join(o.workdir, "work")
+        try:
+            os.mkdir(scratch, 0o700)
+        except FileExistsError:
+            if os.lstat(scratch).st_uid == os.geteuid():
+                os.chmod(scratch, 0o700)
     return union.UnionView(
         list(o.lowerdirs),
         o.upperdir,

@@ -16,9 +16,6 @@ from layerfs.mounts.fuse import protocol as p
 from layerfs.mounts.fuse.core import Filesystem, Request
 from layerfs.mounts.fuse.inodes import Inode
 
-XATTR_CREATE = 1
-XATTR_REPLACE = 2
-
 
 def _name(body: memoryview) -> bytes:
     return p.split_names(body, 1)[0]
@@ -175,14 +172,7 @@ def setxattr(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     name = os.fsdecode(raw)
     with fs.lock:
         node = fs.node(req.nodeid)
-        path = fs.inodes.path(node)
-        if flags & (XATTR_CREATE | XATTR_REPLACE):
-            exists = name in fs.view.listxattr(path)
-            if flags & XATTR_CREATE and exists:
-                raise oserror(errno.EEXIST)
-            if flags & XATTR_REPLACE and not exists:
-                raise oserror(errno.ENODATA)
-        fs.view.setxattr(path, name, value)
+        fs.view.setxattr(fs.inodes.path(node), name, value, flags)
         fs.parents_changed(node)
     return b""
 
