@@ -9,6 +9,7 @@ table.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import shutil
@@ -160,6 +161,31 @@ def kernel_overlay(
     finally:
         if subprocess.run(["umount", str(merged)], capture_output=True).returncode != 0:
             subprocess.run(["umount", "-l", str(merged)], capture_output=True)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def standard_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every benchmark takes: --quick, --rounds (>= 3), --dir, --json, --keep.
+
+    Call `parse_standard(parser, argv)` to parse; add options of your own in between.
+    """
+    p = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small fixture, a smoke run")
+    p.add_argument("--rounds", type=int, default=3, help="rounds per workload (median; >= 3)")
+    p.add_argument("--dir", default=None, help="scratch parent dir (default /var/tmp)")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument("--keep", action="store_true", help="keep the fixture directory")
+    return p
+
+
+def parse_standard(p: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse; refuse fewer than 3 rounds (figures are medians of >= 3 rounds)."""
+    args = p.parse_args(argv)
+    if args.rounds < 3:
+        p.error("--rounds must be at least 3 (medians of >= 3 rounds)")
+    return args
 
 
 # --------------------------------------------------------------------------- output

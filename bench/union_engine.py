@@ -49,8 +49,10 @@ from _common import (
     kernel_overlay_available,
     log,
     measure,
+    parse_standard,
     reset_dir,
     scratch_dir,
+    standard_parser,
     write_file,
 )
 from layerfs.union import UnionView
@@ -387,15 +389,7 @@ def copy_up_verdict(table: Table) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="tiny fixture, no cache drops (smoke)")
-    p.add_argument("--rounds", type=int, default=3, help="rounds per workload (median; >= 3)")
-    p.add_argument("--dir", default=None, help="scratch parent dir (default /var/tmp)")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-    p.add_argument("--keep", action="store_true", help="keep the fixture directory")
-    args = p.parse_args(argv)
-    if args.rounds < 3:
-        p.error("--rounds must be at least 3 (medians of >= 3 rounds)")
+    args = parse_standard(standard_parser(__doc__), argv)
     sizes = QUICK if args.quick else FULL
     kernel_ok, why = kernel_overlay_available()
     cold = not args.quick and os.geteuid() == 0

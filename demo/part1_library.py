@@ -102,12 +102,18 @@ def show_trace(code: str) -> Any:
 # --------------------------------------------------------------------------- the labs
 
 
+def lab_dirs(name: str, var: str) -> Path:
+    """The seed's `mkdir -p NAME/{lower,upper,work}`; the code shown names it `var`."""
+    base = Path(name)
+    for sub in ("lower", "upper", "work"):
+        (base / sub).mkdir(parents=True)
+    NS[var] = name
+    return base
+
+
 def manual_lab() -> None:
     banner("Part 1a (library): the seed's manual overlay lab, with layerfs.union.UnionView")
-    o = Path("overlay")
-    for sub in ("lower", "upper", "work"):
-        (o / sub).mkdir(parents=True)
-    NS["O"] = str(o)
+    o = lab_dirs("overlay", "O")
     say("Add some files to lower (plain files in a plain directory)")
     py("open(f'{O}/lower/base.txt', 'w').write('base file\\n')")
     py("open(f'{O}/lower/modify.txt', 'w').write('will be modified\\n')")
@@ -166,10 +172,7 @@ def manual_lab_explain(o: Path) -> None:
 
 def lab_part1() -> None:
     banner("Part 1a (library): the seed's Lab Part 1 (nested delete), with UnionView")
-    t = Path("overlay-test")
-    for sub in ("lower", "upper", "work"):
-        (t / sub).mkdir(parents=True)
-    NS["T"] = str(t)
+    t = lab_dirs("overlay-test", "T")
     say("2. Add content to lower")
     py("open(f'{T}/lower/readme.txt', 'w').write('original file\\n')")
     py("os.mkdir(f'{T}/lower/subdir')")

@@ -143,21 +143,26 @@ def test_oci_name_round_trip(name: str) -> None:
 # --------------------------------------------------------------------------- reading
 
 
-def test_classify_plain_kinds(tmp_path: Path) -> None:
-    _touch(tmp_path / "f", b"data")
-    _touch(tmp_path / "empty")
-    (tmp_path / "d").mkdir()
-    (tmp_path / "l").symlink_to("nowhere")
-    os.mkfifo(tmp_path / "p")
-    kinds = {n: wh.classify(str(tmp_path), n).kind for n in ("f", "empty", "d", "l", "p", "none")}
-    assert kinds == {
+def _plain_layer(path: Path) -> dict[str, EntryKind]:
+    """One name of every plain kind (no markers); returns the kinds expected."""
+    _touch(path / "f", b"data")
+    _touch(path / "empty")
+    (path / "d").mkdir()
+    (path / "l").symlink_to("nowhere")
+    os.mkfifo(path / "p")
+    return {
         "f": EntryKind.FILE,
         "empty": EntryKind.FILE,
         "d": EntryKind.DIR,
         "l": EntryKind.SYMLINK,
         "p": EntryKind.SPECIAL,
-        "none": EntryKind.ABSENT,
     }
+
+
+def test_classify_plain_kinds(tmp_path: Path) -> None:
+    expected = _plain_layer(tmp_path)
+    kinds = {n: wh.classify(str(tmp_path), n).kind for n in [*expected, "none"]}
+    assert kinds == {**expected, "none": EntryKind.ABSENT}
     entry = wh.classify(str(tmp_path), "f")
     assert entry.st is not None and entry.st.st_size == 4
     assert wh.classify(str(tmp_path), "none").st is None
@@ -289,19 +294,9 @@ def test_scan_dir_errors(tmp_path: Path) -> None:
 
 
 def test_scan_dir_plain_layer(tmp_path: Path) -> None:
-    _touch(tmp_path / "f", b"1")
-    _touch(tmp_path / "e")
-    (tmp_path / "d").mkdir()
-    (tmp_path / "l").symlink_to("f")
-    os.mkfifo(tmp_path / "p")
+    expected = _plain_layer(tmp_path)
     layer = wh.scan_dir(str(tmp_path))
-    assert layer.entries == {
-        "f": EntryKind.FILE,
-        "e": EntryKind.FILE,
-        "d": EntryKind.DIR,
-        "l": EntryKind.SYMLINK,
-        "p": EntryKind.SPECIAL,
-    }
+    assert layer.entries == expected
     assert layer.whiteouts == frozenset() and layer.opaque is False
 
 
