@@ -82,7 +82,12 @@ def read_image(files: Files, tag: str | None = None, platform: Platform | None =
     A nested index is resolved for `platform` (default: this host). Blobs are read
     lazily for layers (verified while streaming) and now for manifest and config.
     """
-    desc = _pick(read_index(files, where), tag, platform, where)
+    return image_at(files, _pick(read_index(files, where), tag, platform, where), platform, where)
+
+
+def image_at(files: Files, desc: Descriptor, platform: Platform | None = None,
+             where: str = "layout") -> RawImage:
+    """The image an index entry `desc` names (a nested index resolved for `platform`)."""
     for _ in range(4):  # an index may point at an index; bounded, a loop is hostile
         if desc.media_type not in mt.INDEXES:
             break
