@@ -158,6 +158,12 @@ class TarFiles:
     def close(self) -> None:
         self._tar.close()
 
+    def __enter__(self) -> TarFiles:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
 
 class _Section:
     """`size` bytes of `f` from `start` as a read-only stream (closes `f`)."""

@@ -29,10 +29,12 @@ OnBytes = Callable[[int], None]
 class BlobLayer:
     """A layer given by its descriptor, its diff_id and an opener of the blob's bytes."""
 
-    def __init__(self, desc: Descriptor, diff_id: Digest, opener: Opener) -> None:
+    def __init__(self, desc: Descriptor, diff_id: Digest, opener: Opener,
+                 what: str | None = None) -> None:
         self.desc = desc
         self._diff_id = diff_id
         self._opener = opener
+        self._what = what or str(desc.digest)
 
     def digest(self) -> Digest:
         return self.desc.digest
@@ -49,7 +51,7 @@ class BlobLayer:
     def compressed(self) -> BinaryIO:
         """The blob, size and digest verified at EOF (caller closes)."""
         d = self.desc
-        raw = VerifyingReader(self._opener(), d.digest, d.size, str(d.digest))
+        raw = VerifyingReader(self._opener(), d.digest, d.size, self._what)
         return io.BufferedReader(raw, CHUNK)  # type: ignore[return-value]
 
     def uncompressed(self) -> BinaryIO:

@@ -105,7 +105,8 @@ def _layer(files: TarFiles, name: str, diff_id: Digest, where: str) -> Layer:
         desc = Descriptor(mt.layer_type(algo, docker=True), h.digest(), h.size)
     else:
         raise InvalidInput(f"{where}: layer {name}: {algo} layers are not supported")
-    return BlobLayer(desc, diff_id, lambda: files.open(name))
+    what = f"{where}: layer {name} (diff_id {diff_id})" if algo == "none" else None
+    return BlobLayer(desc, diff_id, lambda: files.open(name), what)
 
 
 def read_entry(files: TarFiles, entry: ArchiveEntry, where: str) -> RawImage:
