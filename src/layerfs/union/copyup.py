@@ -13,6 +13,9 @@ Order (fs/overlayfs/copy_up.c, adapted to what userspace may do):
    is not given an origin, as with index=off), then atime/mtime to the nanosecond;
 5. rename into place, and restore the parent's atime/mtime (as the kernel does).
 
+Copied data is fsync'ed before the rename, as the kernel does (unless mounted
+``volatile``), so a crash never leaves a short file in the upper layer.
+
 On error the temporary object is removed and the upper layer is as before (except for
 the impure marker, which the kernel also leaves).
 """
@@ -133,6 +136,7 @@ def _create_temp(src: str, st: os.stat_result, tmp: str, data_src: str, size: in
                     copy_data(src_fd, dst_fd, size)
                 finally:
                     os.close(src_fd)
+                os.fsync(dst_fd)  # the kernel syncs copied data before the rename too
         finally:
             os.close(dst_fd)
     elif stat.S_ISLNK(mode):
