@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import posixpath
 
 from layerfs.errors import oserror
 from layerfs.union.copyup import copy_up_object
@@ -115,14 +116,19 @@ def mknod(eng: Engine, path: str, mode: int, device: int) -> None:
 
 def link(eng: Engine, existing: str, new: str) -> None:
     """Hard link: the existing object is copied up first (index=off: no shared inode)."""
-    old = eng.find(existing)
+    oparent, oname = eng.parent_of(existing)  # both parents first, as linkat(2)
     parent, name = eng.parent_of(new)
+    if oname in _DOTS:
+        raise oserror(errno.EPERM, existing)
+    old = eng.child(oparent, oname)
+    if not old.found:
+        raise oserror(errno.ENOENT, existing)
     if name in _DOTS or eng.child(parent, name).found:
         raise oserror(errno.EEXIST, new)
-    if old.final.is_dir:
+    if old.is_dir:
         raise oserror(errno.EPERM, existing)
     eng.require_upper(new)
-    src = ensure_upper(eng, old)
+    src = ensure_upper(eng, eng.find(posixpath.join(oparent.path, oname)))
     udir, name, _parent, _wh = prepare_create(eng, new)
     os.link(src, os.path.join(udir, name), follow_symlinks=False)
 
