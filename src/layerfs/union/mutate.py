@@ -13,17 +13,19 @@ import os
 import posixpath
 
 from layerfs.errors import oserror
-from layerfs.union.copyup import copy_up_object
+from layerfs.union.copyup import copy_up_object, set_impure
 from layerfs.union.engine import Engine, has_lower, in_upper
 from layerfs.union.layerstack import Resolution, Step
 from layerfs.union.longpath import shorten
 from layerfs.union.readdir import is_empty
 from layerfs.union.whiteouts import (
+    ORIGIN,
     EntryKind,
     clear_opaque,
     clear_whiteouts,
     make_opaque,
     make_whiteout,
+    overlay_xattr,
     remove_whiteout,
     stored_xattr_name,
 )
@@ -115,7 +117,10 @@ def mknod(eng: Engine, path: str, mode: int, device: int) -> None:
 
 
 def link(eng: Engine, existing: str, new: str) -> None:
-    """Hard link: the existing object is copied up first (index=off: no shared inode)."""
+    """Hard link: the existing object is copied up first (index=off: no shared inode).
+
+    Linking an object that has a copy-up origin marks the new parent impure (kernel).
+    """
     oparent, oname = eng.parent_of(existing)  # both parents first, as linkat(2)
     parent, name = eng.parent_of(new)
     if oname in _DOTS:
@@ -130,6 +135,8 @@ def link(eng: Engine, existing: str, new: str) -> None:
     eng.require_upper(new)
     src = ensure_upper(eng, eng.find(posixpath.join(oparent.path, oname)))
     udir, name, _parent, _wh = prepare_create(eng, new)
+    if overlay_xattr(src, ORIGIN) is not None:  # as ovl_create_or_link for an origin
+        set_impure(udir, eng.fmt)
     os.link(src, os.path.join(udir, name), follow_symlinks=False)
 
 
