@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 @dataclass
 class State:
     blobs: dict[str, bytes] = field(default_factory=dict)
+    links: set[tuple[str, str]] = field(default_factory=set)  # (repository, digest)
     manifests: dict[tuple[str, str], tuple[bytes, str]] = field(default_factory=dict)
     uploads: dict[str, bytearray] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
@@ -111,7 +112,7 @@ class Handler(BaseHTTPRequestHandler):
             if found is None:
                 return self._reply(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"x"}]}')
             return self._reply(200, found[0], {"Content-Type": found[1]})
-        data = s.blobs.get(ref)
+        data = s.blobs.get(ref) if (repo, ref) in s.links else None
         if data is None:
             return self._reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"x"}]}')
         if self.command == "HEAD":
@@ -143,7 +144,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "POST":
             if "mount" in query:
                 digest = query["mount"][0]
-                if digest in s.blobs:
+                if (query["from"][0], digest) in s.links:
+                    s.links.add((repo, digest))
                     return self._reply(201, headers={"Location": f"/v2/{repo}/blobs/{digest}"})
             uid = uuid.uuid4().hex
             s.uploads[uid] = bytearray()
@@ -163,10 +165,18 @@ class Handler(BaseHTTPRequestHandler):
         if "sha256:" + hashlib.sha256(bytes(buf)).hexdigest() != digest:
             return self._reply(400, b'{"errors":[{"code":"DIGEST_INVALID","message":"x"}]}')
         s.blobs[digest] = bytes(buf)
+        s.links.add((repo, digest))
         del s.uploads[uid]
         return self._reply(201, headers={"Location": f"/v2/{repo}/blobs/{digest}"})
 
     do_GET = do_HEAD = do_PUT = do_PATCH = do_POST = _route
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that hang up (TLS probes, dropped blobs) are expected here
 
 
 @contextmanager
@@ -174,9 +184,9 @@ def fake_registry() -> Iterator[State]:
     """Serve a fresh registry on 127.0.0.1:<free port> while the context lasts."""
     state = State()
     handler = type("H", (Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _Server(("127.0.0.1", 0), handler)
     state.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield state

@@ -140,9 +140,8 @@ def open_image(client: RegistryClient, ref: RegistryRef,
     where = f"docker://{ref}"
     if manifest.config.size > MAX_JSON:
         raise InvalidInput(f"{where}: config of {manifest.config.size} bytes is over the limit")
-    with client.request("GET", f"/v2/{ref.repository}/blobs/{manifest.config.digest}",
-                        scope=pull_scope(ref.repository)) as resp:
-        raw_config = resp.read_limited(MAX_JSON, f"{where}: config")
+    with io.BufferedReader(BlobReader(client, ref.repository, manifest.config.digest)) as blob:
+        raw_config = blob.read(manifest.config.size + 1)  # buffered: loops to n or EOF
     check_config(raw_config, manifest.config, where)
 
     def opener(d: Descriptor) -> Opener:

@@ -146,7 +146,8 @@ def push_image(client: RegistryClient, ref: RegistryRef, image: Image, *,
         if on_blob:
             on_blob(how, desc)
     config = enc.manifest.config
-    how = push_blob(client, repo, config, lambda: io.BytesIO(enc.config_bytes))
+    how = push_blob(client, repo, config, lambda: io.BytesIO(enc.config_bytes),
+                    mount_from=mount_from)
     if on_blob:
         on_blob(how, config)
     digest = Digest.of_bytes(enc.manifest_bytes)
