@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import click
 
 from layerfs.cli._store import open_store, root_option
-from layerfs.errors import Conflict
+from layerfs.errors import Conflict, LayerfsError
 from layerfs.runtime import lifecycle
 from layerfs.runtime.volumes import parse_volume
 
@@ -128,16 +128,15 @@ def run_cmd(detach: bool, **opts: Any) -> None:
     """
     with open_store(opts["root"]) as store:
         c = _create(store, opts)
-        if detach:
-            try:
-                lifecycle.start(store, c.id)
-            except RuntimeError as e:
-                _failed(e)
-            click.echo(c.id)
-            return
         try:
+            if detach:
+                lifecycle.start(store, c.id)
+                click.echo(c.id)
+                return
             final = lifecycle.run_attached(store, c)
-        except RuntimeError as e:
+        except (LayerfsError, RuntimeError) as e:
+            if c.config.auto_remove:
+                lifecycle.remove(store, c.id, force=True)
             _failed(e)
         if c.config.auto_remove:
             lifecycle.remove(store, c.id, force=True)
