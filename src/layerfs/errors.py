@@ -48,6 +48,10 @@ class BlobNotFound(NotFound):
     """A blob that is not in the store."""
 
 
+class BuildFailed(LayerfsError):
+    """A build step that ran and failed (a RUN command's non-zero exit code)."""
+
+
 class Conflict(LayerfsError):
     """An operation that conflicts with the current state (name in use, still referenced)."""
 
@@ -73,6 +77,7 @@ def oserror(code: int, path: str | os.PathLike[str] | None = None) -> OSError:
 
 __all__ = [
     "BlobNotFound",
+    "BuildFailed",
     "Conflict",
     "DigestMismatch",
     "InvalidInput",

@@ -1,0 +1,285 @@
+"""COPY and ADD: what lands where (a plan), its digest for the cache, and writing it
+through a UnionView into the step's upper dir (no mount needed).
+
+Docker's rules: a source directory's *contents* are copied; a file goes to
+`dest/<name>` when `dest` ends in `/` or is an existing directory, else to `dest`;
+several sources need a `dest` ending in `/`; a relative `dest` is under WORKDIR;
+missing parent directories are created (0755, root); owners are 0:0 unless `--chown`
+(or the source is another stage/image, whose owners are kept); `--chmod` replaces the
+mode of every copied entry. ADD of a local tar (plain, gzip, bzip2, xz, zstd) extracts
+it into `dest`.
+
+The digest covers each entry's destination path, type, mode, owner and content (file
+bytes, link target) - never mtimes - so touching a file keeps the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tarfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from layerfs.archive.compress import HEAD_SIZE, decompressed, detect
+from layerfs.build.context import Source, SourceTree, walk
+from layerfs.errors import InvalidInput
+from layerfs.union.view import UnionView
+
+DIR, FILE, LINK, TAR = "dir", "file", "symlink", "tar"
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CopyItem:
+    """One entry to write: `dest` absolute in the image; `source` the host path of the
+    bytes (FILE, TAR) or the link target (LINK); `meta` False for a parent dir created
+    only if missing (its metadata is then 0755 root, never changed when it exists)."""
+
+    dest: str
+    kind: str
+    mode: int
+    uid: int
+    gid: int
+    mtime_ns: int
+    source: str = ""
+    meta: bool = True
+
+
+@dataclass(frozen=True)
+class CopyOptions:
+    """--chown (resolved ids) and --chmod, and whether owners of the source are kept."""
+
+    owner: tuple[int, int] | None = None
+    chmod: int | None = None
+    keep_owner: bool = False
+    extract_tars: bool = False
+
+
+def parse_chmod(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        value = int(text, 8)
+    except ValueError:
+        raise InvalidInput(f"invalid --chmod={text}: expected an octal mode") from None
+    if value > 0o7777:
+        raise InvalidInput(f"invalid --chmod={text}: mode out of range")
+    return value
+
+
+def is_tar(path: str) -> bool:
+    """True for a file ADD would extract: a tar, possibly compressed."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEAD_SIZE)
+            if detect(head) != "none":
+                f.seek(0)
+                with decompressed(f) as inner:
+                    block = inner.read(512)
+            else:
+                f.seek(0)
+                block = f.read(512)
+    except (OSError, InvalidInput, EOFError):
+        return False
+    if len(block) < 512:
+        return False
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except tarfile.TarError:
+        return False
+    return True
+
+
+def _dest_for_file(dest: str, name: str, into_dir: bool) -> str:
+    return os.path.join(dest, name) if into_dir else dest
+
+
+def plan(
+    tree: SourceTree,
+    sources: Sequence[Source],
+    dest: str,
+    dest_is_dir: Callable[[str], bool],
+    opts: CopyOptions,
+    mtime_floor: int = 0,
+) -> list[CopyItem]:
+    """The entries a COPY/ADD writes, parents first; `dest` is absolute (may end in /).
+    Created parent dirs get the time `mtime_floor` (ns)."""
+    want_dir = dest.endswith("/") or dest in ("/", "/.")
+    dest = os.path.normpath(dest)
+    if len(sources) > 1 and not want_dir and not dest_is_dir(dest):
+        raise InvalidInput(
+            "When using COPY with more than one source file, the destination must be a"
+            " directory and end with a /"
+        )
+    into_dir = want_dir or len(sources) > 1 or dest_is_dir(dest)
+    items: list[CopyItem] = []
+    for src in sources:
+        st = tree.lstat(src.rel)
+        assert st is not None
+        if src.is_dir:
+            items += _parents(dest, dest_is_dir, mtime_floor)
+            if not dest_is_dir(dest):  # a new dest dir takes the source dir's metadata
+                items.append(_item(tree, src.rel, dest, st, opts))
+            for rel, child_st in walk(tree, src.rel):
+                inner = rel[len(src.rel) + 1 :] if src.rel else rel
+                items.append(_item(tree, rel, os.path.join(dest, inner), child_st, opts))
+            continue
+        name = os.path.basename(src.rel)
+        if opts.extract_tars and stat.S_ISREG(st.st_mode) and is_tar(tree.real(src.rel)):
+            items += _parents(dest, dest_is_dir, mtime_floor)
+            items.append(CopyItem(dest, TAR, 0, 0, 0, 0, tree.real(src.rel)))
+            continue
+        target = _dest_for_file(dest, name, into_dir)
+        items += _parents(os.path.dirname(target) if not into_dir else dest, dest_is_dir,
+                          mtime_floor, include_self=into_dir)
+        items.append(_item(tree, src.rel, target, st, opts))
+    return _dedupe(items)
+
+
+def _parents(path: str, dest_is_dir: Callable[[str], bool], mtime: int,
+             include_self: bool = False) -> list[CopyItem]:
+    out: list[CopyItem] = []
+    current = path if include_self else os.path.dirname(path)
+    while current not in ("/", "") and not dest_is_dir(current):
+        out.append(CopyItem(current, DIR, 0o755, 0, 0, mtime, meta=False))
+        current = os.path.dirname(current)
+    return out[::-1]
+
+
+def _item(tree: SourceTree, rel: str, dest: str, st: os.stat_result, opts: CopyOptions
+          ) -> CopyItem:
+    mode = stat.S_IMODE(st.st_mode) if opts.chmod is None else opts.chmod
+    if opts.owner is not None:
+        uid, gid = opts.owner
+    elif opts.keep_owner:
+        uid, gid = st.st_uid, st.st_gid
+    else:
+        uid, gid = 0, 0
+    if stat.S_ISDIR(st.st_mode):
+        return CopyItem(dest, DIR, mode, uid, gid, st.st_mtime_ns)
+    if stat.S_ISLNK(st.st_mode):
+        return CopyItem(dest, LINK, 0o777, uid, gid, st.st_mtime_ns, tree.readlink(rel))
+    if stat.S_ISREG(st.st_mode):
+        return CopyItem(dest, FILE, mode, uid, gid, st.st_mtime_ns, tree.real(rel))
+    raise InvalidInput(f"{tree.label}: {rel}: cannot copy a device, fifo or socket")
+
+
+def _dedupe(items: list[CopyItem]) -> list[CopyItem]:
+    """Later items for the same destination win; created parents never override."""
+    seen: dict[str, CopyItem] = {}
+    for it in items:
+        if it.dest in seen and not it.meta:
+            continue
+        seen[it.dest] = it
+    return list(seen.values())
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def describe(items: Sequence[CopyItem]) -> dict[str, str]:
+    """Per destination path: "kind mode uid:gid content" (what the cache key covers)."""
+    out: dict[str, str] = {}
+    for it in items:
+        content = ""
+        if it.kind in (FILE, TAR):
+            content = file_digest(it.source)
+        elif it.kind == LINK:
+            content = it.source
+        out[it.dest] = f"{it.kind} {it.mode:04o} {it.uid}:{it.gid} {content}".rstrip()
+    return out
+
+
+# ---------------------------------------------------------------------- writing
+
+
+def apply(view: UnionView, items: Sequence[CopyItem],
+          extract: Callable[[str], str] | None = None) -> None:
+    """Write `items` through `view` (its upper dir receives them). Directory times are
+    set last, deepest first, so writing children does not change them. `extract(tar)`
+    unpacks an ADD tar into a host dir and returns it (TAR items)."""
+    dirs: list[CopyItem] = []
+    for it in items:
+        if it.kind == DIR:
+            _mkdir(view, it)
+            if it.meta:
+                dirs.append(it)
+        elif it.kind == FILE:
+            _replace(view, it.dest)
+            fd = view.open(it.dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with open(it.source, "rb") as src:
+                    while chunk := src.read(_CHUNK):
+                        os.write(fd, chunk)
+            finally:
+                os.close(fd)
+            _meta(view, it)
+        elif it.kind == LINK:
+            _replace(view, it.dest)
+            view.symlink(it.source, it.dest)
+            view.chown(it.dest, it.uid, it.gid)
+            view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
+        elif it.kind == TAR:
+            if extract is None:
+                raise InvalidInput(f"ADD {it.source}: tar extraction not available")
+            _apply_tree(view, extract(it.source), it.dest)
+    for it in sorted(dirs, key=lambda i: i.dest.count("/"), reverse=True):
+        view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
+
+
+def _apply_tree(view: UnionView, root: str, dest: str) -> None:
+    from layerfs.build.context import ContextTree, Source
+
+    tree = ContextTree(root)
+    items = plan(tree, [Source(".", "", True)], dest + "/", lambda p: is_dir(view, p),
+                 CopyOptions(keep_owner=True))
+    apply(view, items)
+
+
+def is_dir(view: UnionView, path: str) -> bool:
+    try:
+        return stat.S_ISDIR(view.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _mkdir(view: UnionView, it: CopyItem) -> None:
+    try:
+        st = view.lstat(it.dest)
+    except FileNotFoundError:
+        st = None
+    if st is not None and not stat.S_ISDIR(st.st_mode):
+        if stat.S_ISLNK(st.st_mode) and is_dir(view, it.dest):
+            return  # a link to a directory: copy through it, as docker does
+        view.unlink(it.dest)
+        st = None
+    if st is None:
+        view.mkdir(it.dest, 0o755)
+        if not it.meta:
+            view.chmod(it.dest, 0o755)
+    if it.meta:
+        view.chmod(it.dest, it.mode)
+        view.chown(it.dest, it.uid, it.gid)
+
+
+def _replace(view: UnionView, path: str) -> None:
+    try:
+        st = view.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise InvalidInput(f"cannot replace directory {path} with a file")
+    view.unlink(path)
+
+
+def _meta(view: UnionView, it: CopyItem) -> None:
+    view.chown(it.dest, it.uid, it.gid)
+    view.chmod(it.dest, it.mode)  # after chown, which clears setuid bits
+    view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
