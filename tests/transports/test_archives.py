@@ -20,7 +20,7 @@ from layerfs.transports import docker_archive, layout, loadsave, oci_archive
 from layerfs.transports._files import TarFiles
 from store.helpers import listing, rows
 
-from .conftest import sample_image, tar_of
+from .samples import sample_image, tar_of
 
 
 def _tar(path: str, members: dict[str, bytes], links: dict[str, str] | None = None) -> None:
