@@ -33,7 +33,7 @@ HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
 FLAGGED = frozenset({"ADD", "COPY", "RUN", "FROM", "HEALTHCHECK"})
 DIRECTIVES = frozenset({"syntax", "escape", "check"})
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
-_HEREDOC = re.compile(r"<<(-?)(\"|')?([a-zA-Z_][a-zA-Z0-9_]*)(\2)")
+_HEREDOC = re.compile(r"<<(-?)(?:\"(\w+)\"|'(\w+)'|([a-zA-Z_]\w*))")
 
 
 class DockerfileError(InvalidInput):
@@ -206,7 +206,9 @@ class _Parser:
     def _heredocs(self, rest: str, line: int) -> tuple[Heredoc, ...]:
         out: list[Heredoc] = []
         for m in _HEREDOC.finditer(rest):
-            chomp, quote, word = m.group(1) == "-", m.group(2), m.group(3)
+            chomp = m.group(1) == "-"
+            word = m.group(2) or m.group(3) or m.group(4)
+            quoted = m.group(4) is None
             body: list[str] = []
             while True:
                 if self.i >= len(self.lines):
@@ -219,7 +221,7 @@ class _Parser:
                     break
                 body.append(candidate)
             content = "\n".join(body) + "\n" if body else ""
-            out.append(Heredoc(word, content, expand=quote is None, chomp=chomp))
+            out.append(Heredoc(word, content, expand=not quoted, chomp=chomp))
         return tuple(out)
 
 
