@@ -12,7 +12,8 @@ from layerfs.build.words import expand_word, split_words
 def test_directives_continuations_comments() -> None:
     df = parse(
         "# syntax=docker/dockerfile:1\n# escape=`\n\nFROM busybox\n"
-        "RUN echo a `\n  # a comment inside\n\n  && echo b\n# trailing comment\nCMD [\"sh\", \"-c\"]\n"
+        "RUN echo a `\n  # a comment inside\n\n  && echo b\n# trailing comment\n"
+        'CMD ["sh", "-c"]\n'
     )
     assert df.directives == {"syntax": "docker/dockerfile:1", "escape": "`"}
     assert df.escape == "`"

@@ -319,6 +319,8 @@ class _Builder:
             tree, keep_owner = self._source_tree(state, ins)
         workdir = state.result.config.config.working_dir or "/"
         dest = dest_arg if dest_arg.startswith("/") else os.path.join(workdir, dest_arg)
+        if dest_arg.endswith(("/", "/.", "/..")) or dest_arg in (".", ".."):
+            dest = os.path.normpath(dest) + "/"  # docker: a directory
         if dest_arg.endswith("/") and not dest.endswith("/"):
             dest += "/"
         parent_view = filesteps.union_of(self.ctx, state.result, writable=False)

