@@ -195,9 +195,16 @@ def logs_cmd(container: str, follow: bool, tail: str, root: str | None) -> None:
 
 @click.command("diff")
 @click.argument("container")
+@click.option(
+    "--rules",
+    type=click.Choice(["docker", "podman"]),
+    default="docker",
+    show_default=True,
+    help="podman: also list files copied up without a change (as podman diff does).",
+)
 @json_option
 @root_option
-def diff_cmd(container: str, as_json: bool, root: str | None) -> None:
+def diff_cmd(container: str, rules: str, as_json: bool, root: str | None) -> None:
     """Show the changes of the container's writable layer: A (added), C (changed), D
     (deleted), with docker's rules (changed parents listed as C, a deleted dir's
     children not listed; the runtime's /etc/hosts, /etc/hostname, /etc/resolv.conf and
@@ -208,7 +215,7 @@ def diff_cmd(container: str, as_json: bool, root: str | None) -> None:
       layerfs diff test-overlay
     """
     with open_store(root) as store:
-        items = container_changes(store, records.resolve(store, container))
+        items = container_changes(store, records.resolve(store, container), rules)
     if as_json:
         emit_json([{"Kind": ch.kind, "Path": ch.path} for ch in items])
         return

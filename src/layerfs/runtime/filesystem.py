@@ -53,9 +53,10 @@ def _own_attrs_changed(path: str, upper: str, lowers: list[str]) -> bool:
     return True
 
 
-def visible_changes(upper: str, lowers: list[str]) -> list[Change]:
-    """`changes(upper, lowers)` without the runtime's files (see the module docstring)."""
-    everything = changes(upper, lowers)
+def visible_changes(upper: str, lowers: list[str], rules: str = "docker") -> list[Change]:
+    """`changes(upper, lowers, rules=rules)` without the runtime's files (see the module
+    docstring)."""
+    everything = changes(upper, lowers, rules=rules)
     hidden = [c.path for c in everything if is_hidden(c.path)]
     kept = [c for c in everything if not is_hidden(c.path)]
     out = []
@@ -70,9 +71,10 @@ def visible_changes(upper: str, lowers: list[str]) -> list[Change]:
     return out
 
 
-def container_changes(store: Store, c: Container) -> list[Change]:
-    """`docker diff CONTAINER`: A/C/D of the writable layer over the image."""
-    return visible_changes(path_of(store, c.id, "upper"), lowerdirs(store, c))
+def container_changes(store: Store, c: Container, rules: str = "docker") -> list[Change]:
+    """`docker diff CONTAINER`: A/C/D of the writable layer over the image (`rules`
+    "podman": podman's, which also lists a file copied up without a change)."""
+    return visible_changes(path_of(store, c.id, "upper"), lowerdirs(store, c), rules)
 
 
 def _without_hidden(upper: str, dest: str) -> None:
