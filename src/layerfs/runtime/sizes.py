@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from layerfs.digest import Digest
 from layerfs.runtime.containers import RUNNING, Container, list_containers, path_of
+from layerfs.runtime.rootfs import is_mounted
 from layerfs.runtime.volumes import list_volumes, volume_users
 from layerfs.store import images as store_images
 from layerfs.store.snapshots import tree_usage
@@ -54,7 +55,7 @@ def container_usage(store: Store, cid: str) -> int:
     base = path_of(store, cid, "")
     total = os.lstat(base).st_blocks * 512
     for name in os.listdir(base):
-        if name != "merged":
+        if name != "merged" or not is_mounted(store, cid):
             total += tree_usage(os.path.join(base, name)).size
     return total
 
