@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from layerfs.store.put import add_image
-from layerfs.store.store import Store
-from transports.samples import sample_image
+from transports.conftest import store  # noqa: F401 - the same fixture here
 
 
 def need(*tools: str) -> None:
@@ -159,13 +157,3 @@ def built(tmp_path_factory) -> Iterator[Peer]:  # type: ignore[no-untyped-def]
         yield peer
     finally:
         drop_peer(peer)
-
-
-@pytest.fixture
-def store(tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
-    s = Store.open(str(tmp_path / "store"))
-    try:
-        add_image(s, sample_image(), ["sample:1"])
-        yield s
-    finally:
-        s.close()

@@ -179,7 +179,7 @@ def _hostile(reg: State, store, case: str) -> Exception:  # type: ignore[no-unty
 @pytest.mark.parametrize("case,kind,text", [
     ("malformed", InvalidInput, "manifest: malformed JSON"),
     ("bad_field", InvalidInput, "manifest.layers[0].size"),
-    ("wrong_blob", DigestMismatch, "hashes to"),
+    ("wrong_blob", DigestMismatch, "expected sha256:"),
     ("missing_blob", NotFound, "HTTP 404"),
     ("huge", InvalidInput, "over the limit"),
     ("wrong_manifest_digest", DigestMismatch, "manifest"),

@@ -1,8 +1,6 @@
-"""The pieces every representation shares: a layer read through an opener, an image held
-as raw manifest + config bytes, the bytes a writer must emit, and byte counting.
-
-`BlobLayer.compressed()` always verifies: the stream raises `DigestMismatch` at EOF when
-the bytes differ from the descriptor (store's `VerifyingReader`).
+"""The pieces every representation shares: an image held as raw manifest + config bytes
+with `archive.layer.BlobLayer`s (verified while streaming), the bytes a writer must emit,
+and byte counting for progress bars.
 """
 
 from __future__ import annotations
@@ -13,6 +11,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from layerfs.archive.compress import decompressed
+from layerfs.archive.layer import BlobLayer
 from layerfs.digest import Digest
 from layerfs.errors import InvalidInput
 from layerfs.oci import mediatypes as mt
@@ -20,42 +19,10 @@ from layerfs.oci.config import ImageConfig
 from layerfs.oci.descriptor import Descriptor
 from layerfs.oci.image import Image, Layer
 from layerfs.oci.manifest import Manifest
-from layerfs.store.blobs import CHUNK, VerifyingReader
+from layerfs.store.blobs import CHUNK
 
 Opener = Callable[[], BinaryIO]
 OnBytes = Callable[[int], None]
-
-
-class BlobLayer:
-    """A layer given by its descriptor, its diff_id and an opener of the blob's bytes."""
-
-    def __init__(self, desc: Descriptor, diff_id: Digest, opener: Opener,
-                 what: str | None = None) -> None:
-        self.desc = desc
-        self._diff_id = diff_id
-        self._opener = opener
-        self._what = what or str(desc.digest)
-
-    def digest(self) -> Digest:
-        return self.desc.digest
-
-    def diff_id(self) -> Digest:
-        return self._diff_id
-
-    def size(self) -> int:
-        return self.desc.size
-
-    def media_type(self) -> str:
-        return self.desc.media_type
-
-    def compressed(self) -> BinaryIO:
-        """The blob, size and digest verified at EOF (caller closes)."""
-        d = self.desc
-        raw = VerifyingReader(self._opener(), d.digest, d.size, self._what)
-        return io.BufferedReader(raw, CHUNK)  # type: ignore[return-value]
-
-    def uncompressed(self) -> BinaryIO:
-        return decompressed(self.compressed())
 
 
 class RawImage:
@@ -107,8 +74,8 @@ def layers_of(manifest: Manifest, config: ImageConfig, opener: Callable[[Descrip
     for i, d in enumerate(manifest.layers):
         if not mt.is_layer(d.media_type):
             raise InvalidInput(f"{where}.layers[{i}].mediaType: not a layer: {d.media_type!r}")
-    return [BlobLayer(d, diff, opener(d)) for d, diff in zip(manifest.layers, config.diff_ids,
-                                                             strict=True)]
+    return [BlobLayer(opener(d), d, diff)
+            for d, diff in zip(manifest.layers, config.diff_ids, strict=True)]
 
 
 @dataclass(frozen=True)

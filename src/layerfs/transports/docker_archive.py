@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 from layerfs.archive._io import HashingReader
 from layerfs.archive.compress import detect
+from layerfs.archive.layer import BlobLayer
 from layerfs.digest import Digest, Hasher
 from layerfs.errors import DigestMismatch, InvalidInput, NotFound
 from layerfs.oci import mediatypes as mt
@@ -36,7 +37,7 @@ from layerfs.oci.manifest import Manifest
 from layerfs.store import names
 from layerfs.store.blobs import CHUNK
 from layerfs.transports._files import TarFiles, read_small
-from layerfs.transports._image import BlobLayer, RawImage, encode
+from layerfs.transports._image import RawImage, encode
 from layerfs.transports._sink import TarSink
 
 MANIFEST_FILE = "manifest.json"
@@ -105,8 +106,7 @@ def _layer(files: TarFiles, name: str, diff_id: Digest, where: str) -> Layer:
         desc = Descriptor(mt.layer_type(algo, docker=True), h.digest(), h.size)
     else:
         raise InvalidInput(f"{where}: layer {name}: {algo} layers are not supported")
-    what = f"{where}: layer {name} (diff_id {diff_id})" if algo == "none" else None
-    return BlobLayer(desc, diff_id, lambda: files.open(name), what)
+    return BlobLayer(lambda: files.open(name), desc, diff_id)
 
 
 def read_entry(files: TarFiles, entry: ArchiveEntry, where: str) -> RawImage:
