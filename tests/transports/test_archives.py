@@ -148,6 +148,12 @@ def test_docker_archive_round_trip(store, tmp_path):
     store.remove_images(["sample:1"])
     [(rec, _)] = loadsave.load(store, out)
     assert rec.id == image.id
+    gz = tmp_path / "d.tar.gz"
+    with open(out, "rb") as f:
+        gz.write_bytes(gzip.compress(f.read(), compresslevel=1))
+    store.remove_images(["sample:1"])
+    [(rec, tags)] = loadsave.load(store, str(gz))
+    assert rec.id == image.id and tags == ["sample:1"]
 
 
 def test_docker_archive_classic_layout_symlinks_and_gzip(store, tmp_path):

@@ -8,9 +8,13 @@ bad blob or hostile layer leaves the store as it was (images added before it sta
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+from layerfs.archive.compress import HEAD_SIZE, decompressed, detect
 from layerfs.errors import InvalidInput
 from layerfs.oci.image import Image
 from layerfs.store import names
@@ -59,17 +63,30 @@ def archive_images(files: TarFiles) -> tuple[str, list[tuple[Image, list[str]]]]
     return kind, _oci_images(files, where)
 
 
+@contextlib.contextmanager
+def plain_tar(path: str) -> Iterator[str]:
+    """`path`, or a temp copy decompressed when it is gzip/zstd/xz/bzip2 (`docker save |
+    gzip`, which docker load and podman load accept); the copy is removed on exit."""
+    with open(path, "rb") as f:
+        algo = detect(f.read(HEAD_SIZE))
+    if algo == "none":
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(prefix="layerfs-load-", suffix=".tar") as tmp:
+        with decompressed(open(path, "rb")) as src:
+            shutil.copyfileobj(src, tmp, 1 << 20)
+        tmp.flush()
+        yield tmp.name
+
+
 def load(store: Store, path: str,
          wrap: Wrap | None = None) -> list[tuple[ImageRecord, list[str]]]:
-    """Add every image of the archive at `path` to the store; each record with the names
-    the archive gave it."""
-    files = TarFiles(path)
-    try:
+    """Add every image of the archive at `path` (plain or compressed) to the store; each
+    record with the names the archive gave it."""
+    with plain_tar(path) as tar, TarFiles(tar) as files:
         _, found = archive_images(files)
         return [(add_image(store, wrap(img) if wrap else img, tags), tags)
                 for img, tags in found]
-    finally:
-        files.close()
 
 
 def save(store: Store, refs: Sequence[str], path: str, fmt: str = "docker-archive",
