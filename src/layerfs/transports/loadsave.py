@@ -9,6 +9,7 @@ bad blob or hostile layer leaves the store as it was (images added before it sta
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -18,6 +19,7 @@ from layerfs.archive.compress import HEAD_SIZE, decompressed, detect
 from layerfs.errors import InvalidInput
 from layerfs.oci.image import Image
 from layerfs.store import names
+from layerfs.store.layers import size_limit
 from layerfs.store.put import add_image
 from layerfs.store.records import ImageRecord
 from layerfs.transports import docker_archive, layout, oci_archive
@@ -73,7 +75,8 @@ def plain_tar(path: str) -> Iterator[str]:
         yield path
         return
     with tempfile.NamedTemporaryFile(prefix="layerfs-load-", suffix=".tar") as tmp:
-        with decompressed(open(path, "rb")) as src:
+        limit = size_limit(os.path.getsize(path))  # the store's bomb guard
+        with decompressed(open(path, "rb"), max_size=limit) as src:
             shutil.copyfileobj(src, tmp, 1 << 20)
         tmp.flush()
         yield tmp.name
