@@ -43,6 +43,8 @@ class _Bars:
             return
         with self._progress:
             yield self
+            for task in self._progress.tasks:  # blobs already present were never read
+                self._progress.update(task.id, completed=task.total)
 
     def wrap(self, label: str) -> Callable[[Image], Image]:
         def wrap(image: Image) -> Image:
