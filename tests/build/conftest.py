@@ -18,7 +18,8 @@ BUSYBOX = "/bin/busybox"
 
 def make_busybox_rootfs(root: Path) -> None:
     """A tiny alpine-like root: busybox, its applets as symlinks, /etc/passwd, /tmp."""
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "var/cache"):
+    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "var/cache", "dev",
+              "proc", "sys", "run"):
         (root / d).mkdir(parents=True, exist_ok=True)
     shutil.copy2(BUSYBOX, root / "bin/busybox")
     applets = subprocess.run([BUSYBOX, "--list-full"], capture_output=True, text=True,
@@ -32,6 +33,8 @@ def make_busybox_rootfs(root: Path) -> None:
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n"
     )
     (root / "etc/group").write_text("root:x:0:\napp:x:1000:\nstaff:x:50:\n")
+    for name in ("hosts", "hostname", "resolv.conf"):  # as in alpine: no mount stubs needed
+        (root / "etc" / name).write_text("")
     os.chmod(root / "tmp", 0o1777)
 
 

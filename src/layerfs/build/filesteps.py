@@ -18,7 +18,9 @@ from layerfs.build.cache import LayerRef, StepResult
 from layerfs.build.run import Output, RunExecutor, RunRequest
 from layerfs.errors import InvalidInput
 from layerfs.oci.history import HistoryEntry
+from layerfs.runtime.filesystem import HIDDEN_FILES, HIDDEN_TREES
 from layerfs.store.commit import created_now, layer_from_upper
+from layerfs.store.durable import remove_tree
 from layerfs.union.view import UnionView
 
 if TYPE_CHECKING:
@@ -64,9 +66,37 @@ def run_step(ctx: LayerContext, parent: StepResult, executor: RunExecutor,
         executor.run(ctx.store, RunRequest(key, request.argv, request.env, request.workdir,
                                            request.user, request.network), ctx.output)
         upper = os.path.join(ctx.store.paths.snapshot(key), "upper")
+        lowers = [ctx.store.paths.layer_diff(lr.chain_id) for lr in reversed(parent.layers)]
+        drop_runtime_stubs(upper, lowers)
         return _commit(ctx, parent, upper, created_by)
     finally:
         snapshots.remove(key)
+
+
+def _same_attrs(path: str, upper: str, lowers: list[str]) -> bool:
+    new = os.lstat(upper + path)
+    for lower in lowers:
+        try:
+            old = os.lstat(lower + path)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        return (old.st_mode, old.st_uid, old.st_gid) == (new.st_mode, new.st_uid, new.st_gid)
+    return True  # made only to hold a stub
+
+
+def drop_runtime_stubs(upper: str, lowers: list[str]) -> None:
+    """Remove from a RUN's upper dir what the runtime made, not the command: the mount
+    points of /proc, /sys, /dev and the bind targets /etc/hosts, /etc/hostname,
+    /etc/resolv.conf (writes to those go to their mounts, never to the upper), then an
+    /etc left empty whose attributes are the lower's (copied up only for them). BuildKit
+    removes the mount stubs it created the same way."""
+    for path in (*HIDDEN_FILES, *HIDDEN_TREES):
+        full = upper + path
+        if os.path.lexists(full):
+            remove_tree(full)
+    etc = upper + "/etc"
+    if os.path.isdir(etc) and not os.listdir(etc) and _same_attrs("/etc", upper, lowers):
+        os.rmdir(etc)
 
 
 def union_of(ctx: LayerContext, parent: StepResult, *, writable: bool) -> UnionView:

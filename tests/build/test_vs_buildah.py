@@ -1,0 +1,148 @@
+"""Against buildah: the same Dockerfile and context give the same file sets in each
+layer (layer tar listings compared), and the layerfs image runs in podman.
+
+buildah runs with `--layers --timestamp 0 --network none`, a temp containers.conf
+(CONTAINERS_CONF) and temp --root/--runroot (see /work/shared/PEERS.md). The base is
+the busybox rootfs of conftest.py, copied to buildah through an OCI layout.
+
+One normalization, a buildah artifact: buildah touches /run in every RUN step (it
+mounts /run/.containerenv), so its RUN layers hold a bare `run` directory entry; that
+entry alone (no children in the layer) is left out of buildah's listings.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from helpers import run_build, write_context
+
+from layerfs.mounts import kernel
+from layerfs.oci.image import Layer
+from layerfs.store import Store
+from layerfs.store.durable import mounted_under
+from layerfs.transports.layout import open_dir, save_dir
+
+DOCKERFILE = """FROM busybox
+ENV APP_HOME=/app
+WORKDIR $APP_HOME
+COPY requirements.txt ./
+RUN mkdir -p /var/cache/pip && cat requirements.txt > /var/cache/pip/log \\
+    && echo installed > /usr/lib-installed && rm /bin/true
+COPY . .
+RUN rm -rf /var/cache/pip && chmod 0700 /app/src && ln -s /app/main.sh /usr/bin/app
+RUN mkdir /data && echo one > /data/x && echo two > /data/y
+RUN rm /data/x && rm -rf /root && echo new > /data/z
+USER app
+CMD ["/usr/bin/app"]
+"""
+CONTEXT = {
+    "requirements.txt": "flask==3.0\n",
+    "main.sh": "#!/bin/sh\necho hello from layerfs\n",
+    "src/lib/util.sh": "util\n",
+    "src/readme": "readme\n",
+    "notes.log": "ignored\n",
+    ".dockerignore": "*.log\n",
+}
+TOOLS = ("buildah", "podman")
+
+
+def _conf(tmp: Path) -> Path:
+    hard = subprocess.run(["sh", "-c", "ulimit -Hn"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    conf = tmp / "containers.conf"
+    conf.write_text(
+        f'[containers]\ndefault_ulimits = ["nofile={hard}:{hard}", "nproc=32768:32768"]\n'
+        'netns = "none"\n[engine]\nruntime = "runc"\n'
+    )
+    return conf
+
+
+@pytest.fixture
+def peers(tmp_path: Path) -> Iterator[dict[str, list[str]]]:
+    if os.geteuid() != 0:
+        pytest.skip("buildah/podman comparisons run as root here")
+    missing = [t for t in TOOLS if shutil.which(t) is None]
+    if missing:
+        pytest.skip(f"not installed: {missing}")
+    root = tmp_path / "peers"
+    root.mkdir()
+    os.environ["CONTAINERS_CONF"] = str(_conf(root))
+    runroot = tempfile.mkdtemp(prefix="lfb-", dir="/tmp")  # podman: at most 50 characters
+    common = ["--root", str(root / "storage"), "--runroot", runroot]
+    try:
+        yield {t: [t, *common] for t in TOOLS}
+    finally:
+        os.environ.pop("CONTAINERS_CONF", None)
+        for where in (str(root), runroot):
+            for target in sorted(mounted_under(where), reverse=True):
+                kernel.umount(target, lazy=True)
+        shutil.rmtree(runroot, ignore_errors=True)
+
+
+def _run(argv: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"{argv}: {proc.stderr}"
+    return proc.stdout
+
+
+def listing(layer: Layer, drop_bare_run: bool = False) -> set[tuple[object, ...]]:
+    """(name, type, permission bits, uid, gid, size) of every member of a layer tar."""
+    with layer.uncompressed() as f, tarfile.open(fileobj=f, mode="r|") as tf:
+        members = {(m.name.removeprefix("./").rstrip("/"), m.type, m.mode & 0o7777, m.uid,
+                    m.gid, m.size if m.isfile() else 0) for m in tf}
+    if drop_bare_run and not any(str(m[0]).startswith("run/") for m in members):
+        members = {m for m in members if m[0] != "run"}
+    return members
+
+
+def test_same_layers_as_buildah_and_runs_in_podman(
+    store: Store, busybox: str, tmp_path: Path, peers: dict[str, list[str]]
+) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": DOCKERFILE, **CONTEXT})
+    os.chmod(ctx / "main.sh", 0o755)
+    base_layout = tmp_path / "base-layout"
+    save_dir(str(base_layout), store.image(busybox), "latest")
+    buildah = peers["buildah"]
+    _run([*buildah, "pull", "-q", f"oci:{base_layout}:latest"])
+    _run([*buildah, "tag", f"localhost{base_layout}:latest", "busybox"])
+    _run([*buildah, "bud", "-q", "--layers", "--timestamp", "0", "--network", "none",
+          "-t", "peer", "."], cwd=ctx)
+    peer_layout = tmp_path / "peer-layout"
+    _run([*buildah, "push", "-q", "peer", f"oci:{peer_layout}:latest"])
+    theirs = open_dir(str(peer_layout), "latest")
+
+    ours = run_build(store, ctx, tags=("ours",))
+    mine = store.image("ours")
+    their_layers, my_layers = theirs.layers(), mine.layers()
+    assert len(their_layers) == len(my_layers) == 7
+    made = [h.created_by for h in theirs.config().history if not h.empty_layer]
+    for i, (t, m) in enumerate(zip(their_layers, my_layers, strict=True)):
+        is_run = i > 0 and "#(nop)" not in made[i]
+        assert listing(t, drop_bare_run=is_run) == listing(m), f"layer {i} differs"
+    # history: the same steps make layers, the rest are empty_layer entries
+    their_empty = [h.empty_layer for h in theirs.config().history]
+    my_empty = [h.empty_layer for h in mine.config().history]
+    assert their_empty == my_empty
+    assert mine.config().config.user == theirs.config().config.user == "app"
+    assert [r.status for r in ours.steps].count("MISS") == len(ours.steps)
+
+    # the layerfs image runs in podman
+    my_layout = tmp_path / "my-layout"
+    save_dir(str(my_layout), mine, "latest")
+    podman = peers["podman"]
+    _run([*podman, "pull", "-q", f"oci:{my_layout}:latest"])
+    out = _run([*podman, "run", "--rm", "--network", "none", f"localhost{my_layout}:latest"])
+    assert out == "hello from layerfs\n"
+    out = _run([*podman, "run", "--rm", "--network", "none", "--user", "0",
+                f"localhost{my_layout}:latest", "sh", "-c",
+                "ls /data; test -e /bin/true || echo no-true; test -e /root || echo no-root;"
+                " ls /var/cache; ls /app"])
+    assert out.split() == ["y", "z", "no-true", "no-root", "Dockerfile", "main.sh",
+                           "requirements.txt", "src"]
