@@ -1,6 +1,10 @@
 """FUSE mount benchmark: native dir, kernel overlay, fuse-overlayfs and layerfs FUSE side by
 side, every mount up at once, medians of >= 3 rounds (issue 3's workloads).
 
+Two stacks are mounted on every target: the main one (2 lower layers: the fixtures, and
+a second layer that half of the readdir directory comes from) and a deep one (128 lower
+layers) for the ENOENT rows.
+
     .venv/bin/python bench/fuse.py [--rounds 3] [--quick] [--json] [--dir /var/tmp]
 
 Workloads: sequential read of a 1 GiB lower file cold and warm; stat of 10,000 files in
@@ -60,10 +64,12 @@ class Sizes:
         self.misses = 200 if quick else 2_000
 
 
-def build(root: Path, sz: Sizes, quick: bool = False) -> list[Path]:
-    """128 lower layers (top first) holding every fixture; returns them."""
-    lowers = [root / "L" / f"{i:03d}" for i in range(LAYERS)]
-    for d in lowers:
+def build(root: Path, sz: Sizes, quick: bool = False) -> tuple[list[Path], list[Path]]:
+    """(the main stack: 2 lower layers with every fixture but one, the deep stack: 128
+    lower layers for the ENOENT rows), each top first."""
+    lowers = [root / "L" / name for name in ("top", "base")]
+    deep = [root / "D" / f"{i:03d}" for i in range(LAYERS)]
+    for d in (*lowers, *deep):
         d.mkdir(parents=True)
     base, second = lowers[-1], lowers[-2]
     write_file(base / "big", sz.big)
@@ -79,9 +85,9 @@ def build(root: Path, sz: Sizes, quick: bool = False) -> list[Path]:
     for n in range(sz.unlink):
         (base / "ul" / f"u{n}").write_bytes(b"u")
     for depth in DEPTHS:
-        for layer in lowers[:depth]:
+        for i, layer in enumerate(deep[:depth]):
             (layer / f"e{depth}").mkdir()
-            (layer / f"e{depth}" / f"present{lowers.index(layer)}").write_bytes(b"")
+            (layer / f"e{depth}" / f"present{i}").write_bytes(b"")
     shutil.copytree(f"/usr/lib/{PYVER}", base / "py" / "lib" / PYVER, symlinks=True,
                     ignore=shutil.ignore_patterns(
                         "site-packages", "dist-packages", "__pycache__", "test", "idlelib",
@@ -90,7 +96,7 @@ def build(root: Path, sz: Sizes, quick: bool = False) -> list[Path]:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(base / "py")], check=False,
                    capture_output=True)
     os.sync()
-    return lowers
+    return lowers, deep
 
 
 class Target:
@@ -172,16 +178,18 @@ class LayerfsFuse(Target):
 TARGETS: tuple[type[Target], ...] = (Native, KernelOverlay, FuseOverlayfs, LayerfsFuse)
 
 
-def run(targets: list[Target], sz: Sizes, rounds: int, cold_ok: bool) -> Table:
+def run(targets: list[Target], deep: list[Target], sz: Sizes, rounds: int,
+        cold_ok: bool) -> Table:
     table = Table([t.name for t in targets], "layerfs")
     cold = drop_caches if cold_ok else (lambda: None)
     c = "cold" if cold_ok else "cold (caches NOT dropped: not root)"
 
     def row(label: str, unit: str, fn: Callable[[Target], Callable[[], object]],
             before: Callable[[Target], object] | None = None, scale: float = 1.0,
-            per: Callable[[Target], Callable[[], object]] | None = None) -> None:
+            per: Callable[[Target], Callable[[], object]] | None = None,
+            pool: list[Target] = targets) -> None:
         values: dict[str, float | None] = {}
-        for t in targets:
+        for t in pool:
             log(f"  {label}: {t.name}")
             try:
                 b = (lambda t=t: before(t)) if before else None
@@ -210,7 +218,7 @@ def run(targets: list[Target], sz: Sizes, rounds: int, cold_ok: bool) -> Table:
         counter = iter(range(10**9))
         row(f"ENOENT lookup, dir in {depth} layers", "us",
             lambda t, d=depth, it=counter: lambda: _misses(t.root, d, next(it), sz.misses),
-            scale=1e6 / sz.misses)
+            scale=1e6 / sz.misses, pool=deep)
     row(f"append 1 byte to {big} MiB lower file", "ms",
         lambda t: lambda: _append(t.root + "/big"), before=lambda t: t.fresh(), scale=1e3,
         per=lambda t: lambda: _unappend(t))
@@ -326,10 +334,11 @@ def main(argv: list[str] | None = None) -> int:
     sz = Sizes(args.quick)
     root = scratch_dir(args.dir, "layerfs-bench-fuse-")
     targets: list[Target] = []
+    deep: list[Target] = []
     try:
         log(f"building the fixture under {root}")
         t0 = time.perf_counter()
-        lowers = build(root, sz, args.quick)
+        lowers, deep_lowers = build(root, sz, args.quick)
         log(f"  {time.perf_counter() - t0:.1f} s")
         for cls in TARGETS:
             if cls is KernelOverlay and os.geteuid() != 0:
@@ -337,9 +346,10 @@ def main(argv: list[str] | None = None) -> int:
             if cls is FuseOverlayfs and shutil.which("fuse-overlayfs") is None:
                 continue
             targets.append(cls(root / cls.name, lowers))
-        table = run(targets, sz, max(args.rounds, 1), os.geteuid() == 0)
+            deep.append(cls(root / f"{cls.name}-deep", deep_lowers))
+        table = run(targets, deep, sz, max(args.rounds, 1), os.geteuid() == 0)
     finally:
-        for t in targets:
+        for t in targets + deep:
             with contextlib.suppress(OSError):
                 t.unmount()
         if not args.keep:

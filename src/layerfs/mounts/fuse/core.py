@@ -85,23 +85,44 @@ class Filesystem:
                 raise oserror(errno.ENOENT)
             st = os.fstat(node.open_fds[0])
             return st, (st.st_nlink if node.upper and st.st_nlink > 0 else 0)
+        if node.upper and node.open_fds and not node.is_dir:
+            # An upper file stays the same real file while named: an open fd on it
+            # answers without resolving the path through the layers.
+            st = os.fstat(node.open_fds[-1])
+            if (st.st_dev, st.st_ino) == node.real:
+                return st, None
         found = self.view.lookup(self.inodes.path(node))
         self.inodes.observe(node, found.st, found.layer == 0)
         return found.st, None
 
     # ------------------------------------------------------------------ after changes
 
-    def created(self, parent: Inode, name: str, path: str, req: Request) -> bytes:
-        """After creating `path`: give it to the caller, index it, refresh the parents."""
+    def created(self, parent: Inode, name: str, path: str, req: Request,
+                fd: int | None = None) -> bytes:
+        """After creating `path`: give it to the caller, index it, refresh the parents.
+
+        `fd`, an fd open on the new (upper) file, saves resolving the path again.
+        """
+        owned = False
         if self.chown_new and (req.uid, req.gid) != (0, 0):
             gid = req.gid
             if self.view.lstat(self.inodes.path(parent)).st_mode & stat.S_ISGID:
                 gid = -1
             self.view.chown(path, req.uid, gid)
+            owned = True
         if parent.index is not None:
             parent.index.add(name)
         self.parents_changed(parent)
-        return self.entry(parent, name, path)
+        if fd is None or owned:
+            reply = self.entry(parent, name, path)
+        else:
+            st = os.fstat(fd)
+            node = self.inodes.remember(parent.nodeid, name, st, True)
+            reply = attrs.entry_out(node.nodeid, attrs.pack_attr(st, node.ino))
+        new = self.inodes.child(parent.nodeid, name)
+        if new is not None:
+            new.nocaps = True  # a new object carries no file capabilities
+        return reply
 
     def removed(self, parent: Inode, name: str) -> None:
         """After removing `name` from `parent`: detach its node, update the index."""

@@ -36,6 +36,7 @@ class Inode:
         "is_dir",
         "names",
         "nlookup",
+        "nocaps",
         "nodeid",
         "open_fds",
         "real",
@@ -57,6 +58,9 @@ class Inode:
         self.backing: tuple[int, int, tuple[int, int]] | None = None
         #: for directories: names present in the merged dir, once a miss was looked up.
         self.index: set[str] | None = None
+        #: True once security.capability was found absent (the kernel asks before every
+        #: write); xattr changes go through the server, which clears it.
+        self.nocaps = False
 
 
 class InodeTable:

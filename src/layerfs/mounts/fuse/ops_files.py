@@ -82,7 +82,7 @@ def create(fs: Filesystem, req: Request, body: memoryview) -> bytes:
         parent, name, path = fs.child_path(req.nodeid, raw)
         fd = fs.view.open(path, _oflags(flags) | os.O_CREAT, mode & 0o7777)
         try:
-            entry = fs.created(parent, name, path, req)
+            entry = fs.created(parent, name, path, req, fd)
         except BaseException:
             os.close(fd)
             raise

@@ -149,11 +149,22 @@ def _sized(value: bytes, size: int) -> bytes:
     return value
 
 
+CAPS = "security.capability"
+
+
 def getxattr(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     size, _ = p.GETXATTR_IN.unpack_from(body)
     name = os.fsdecode(_name(body[p.GETXATTR_IN.size :]))
     with fs.lock:
-        value = fs.view.getxattr(fs.path(req.nodeid), name)
+        node = fs.node(req.nodeid)
+        if name == CAPS and node.nocaps:
+            raise oserror(errno.ENODATA)
+        try:
+            value = fs.view.getxattr(fs.inodes.path(node), name)
+        except OSError as e:
+            if name == CAPS and e.errno == errno.ENODATA:
+                node.nocaps = True
+            raise
     return _sized(value, size)
 
 
@@ -172,6 +183,7 @@ def setxattr(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     name = os.fsdecode(raw)
     with fs.lock:
         node = fs.node(req.nodeid)
+        node.nocaps = False
         fs.view.setxattr(fs.inodes.path(node), name, value, flags)
         fs.parents_changed(node)
     return b""
@@ -181,6 +193,7 @@ def removexattr(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     name = os.fsdecode(_name(body))
     with fs.lock:
         node = fs.node(req.nodeid)
+        node.nocaps = False
         fs.view.removexattr(fs.inodes.path(node), name)
         fs.parents_changed(node)
     return b""
