@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -48,14 +49,20 @@ class Env:
     tmp: Path
 
     def run(
-        self, *args: str, check: bool = True, input: str | None = None, env: dict[str, str] | None = None
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, "LAYERFS_ROOT": self.root, **(env or {})}
         proc = subprocess.run(
             [LAYERFS, *args], capture_output=True, text=True, input=input, env=full_env, timeout=120
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"layerfs {' '.join(args)}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"layerfs {' '.join(args)}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
     def out(self, *args: str) -> str:
@@ -71,10 +78,8 @@ def _cleanup(root: str) -> None:
 
     with Store.open(root) as store:
         for c in list_containers(store):
-            try:
+            with contextlib.suppress(Exception):
                 lifecycle.remove(store, c.id, force=True)
-            except Exception:  # noqa: BLE001 (best effort: unmount below anyway)
-                pass
     with open("/proc/self/mountinfo") as f:
         points = [line.split()[4] for line in f if f" {root}/" in line]
     for point in sorted(points, reverse=True):

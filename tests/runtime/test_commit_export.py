@@ -14,7 +14,9 @@ pytestmark = requires_runtime
 
 def test_diff_rules_commit_and_run_the_new_image(env: Env) -> None:
     env.run("run", "-d", "--name", "w", "busybox", "sleep", "3600")
-    script = "echo new > /tmp/new; rm /etc/passwd; mkdir -p /opt/a/b; echo x > /opt/a/b/f; rm -rf /home"
+    script = (
+        "echo new > /tmp/new; rm /etc/passwd; mkdir -p /opt/a/b; echo x > /opt/a/b/f; rm -rf /home"
+    )
     env.run("exec", "w", "sh", "-c", script)
     assert env.out("diff", "w").splitlines() == [
         "C /etc",
@@ -31,12 +33,15 @@ def test_diff_rules_commit_and_run_the_new_image(env: Env) -> None:
     assert image_id.startswith("sha256:")
     history = json.loads(env.out("history", "--json", "--no-trunc", "mybox:v1"))
     assert history[0]["comment"] == "snapshot" and len(history) == 2
-    out = env.out("run", "--rm", "mybox:v1", "sh", "-c", "cat /tmp/new; ls /etc; ls /home 2>&1 || true")
+    out = env.out(
+        "run", "--rm", "mybox:v1", "sh", "-c", "cat /tmp/new; ls /etc; ls /home 2>&1 || true"
+    )
     assert out.startswith("new\n") and "passwd" not in out and "group" in out
     # the runtime's files are not in the committed layer
     layers = json.loads(env.out("inspect", "mybox:v1"))[0]["GraphDriver"]["Data"]["UpperDir"]
     tar = subprocess.run(["tar", "-C", layers, "-c", "."], capture_output=True, check=True).stdout
-    names = tarfile.open(fileobj=io.BytesIO(tar)).getnames()
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        names = tf.getnames()
     assert "./etc/hostname" not in names and "./tmp/new" in names
     env.run("rmi", "mybox:v1")
     env.run("rm", "-f", "w")

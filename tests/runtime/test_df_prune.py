@@ -6,9 +6,8 @@ import json
 import os
 import time
 
-from runtime.conftest import Env, requires_runtime
-
 from layerfs.store.commit import layer_from_upper
+from runtime.conftest import Env, requires_runtime
 
 pytestmark = requires_runtime
 
@@ -56,11 +55,22 @@ def _build_cache_entry(env: Env) -> None:
 def test_reclaimable_is_what_prune_frees(env: Env) -> None:
     env.run("run", "--name", "maker", "busybox", "sh", "-c", "head -c 3000000 /dev/urandom > /data")
     env.run("commit", "maker", "derived:1")  # shares busybox's layer
-    env.run("run", "--name", "maker2", "derived:1", "sh", "-c", "head -c 1000000 /dev/urandom > /d2")
+    env.run(
+        "run", "--name", "maker2", "derived:1", "sh", "-c", "head -c 1000000 /dev/urandom > /d2"
+    )
     env.run("commit", "maker2", "derived:2")
     env.run("run", "-d", "--name", "up", "-v", "used:/v", "busybox", "sleep", "3600")
-    env.run("run", "--name", "stopped", "-v", "unused:/v", "busybox", "sh", "-c",
-            "head -c 2000000 /dev/urandom > /v/f; head -c 500000 /dev/urandom > /w")
+    env.run(
+        "run",
+        "--name",
+        "stopped",
+        "-v",
+        "unused:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 2000000 /dev/urandom > /v/f; head -c 500000 /dev/urandom > /w",
+    )
     env.run("rm", "stopped")  # the volume "unused" stays, used by nobody
     env.run("run", "--name", "stopped2", "busybox", "sh", "-c", "head -c 700000 /dev/urandom > /w")
     _build_cache_entry(env)

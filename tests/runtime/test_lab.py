@@ -54,11 +54,24 @@ def test_database_scenario_writable_layer_is_ephemeral_volume_is_not(env: Env) -
     assert env.out("run", "--rm", "busybox", "sh", "-c", read) == "EMPTY\n"
     # with a named volume: the records survive rm + run
     env.run("run", "--rm", "-v", "dbdata:/var/lib/db", "busybox", "sh", "-c", write)
-    assert env.out("run", "--rm", "-v", "dbdata:/var/lib/db", "busybox", "sh", "-c", read) == "customer-1\n"
+    assert (
+        env.out("run", "--rm", "-v", "dbdata:/var/lib/db", "busybox", "sh", "-c", read)
+        == "customer-1\n"
+    )
     assert "dbdata" in env.out("volume", "ls")
     # with a host directory
     host = env.tmp / "hostdir"
     env.run("run", "--rm", "-v", f"{host}:/data", "busybox", "sh", "-c", "echo x > /data/f")
     assert (host / "f").read_text() == "x\n"
-    ro = env.run("run", "--rm", "-v", f"{host}:/data:ro", "busybox", "sh", "-c", "echo y > /data/f", check=False)
+    ro = env.run(
+        "run",
+        "--rm",
+        "-v",
+        f"{host}:/data:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "echo y > /data/f",
+        check=False,
+    )
     assert ro.returncode != 0 and (host / "f").read_text() == "x\n"

@@ -16,19 +16,34 @@ def _state(env: Env, name: str) -> dict:  # type: ignore[type-arg]
 
 
 def test_foreground_run_exit_code_output_and_logs(env: Env) -> None:
-    proc = env.run("run", "--name", "fg", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False)
+    proc = env.run(
+        "run", "--name", "fg", "busybox", "sh", "-c", "echo out; echo err >&2; exit 3", check=False
+    )
     assert proc.returncode == 3
     assert proc.stdout == "out\n" and proc.stderr == "err\n"
     assert sorted(env.out("logs", "fg").splitlines()) == ["err", "out"]
     state = _state(env, "fg")
     assert state["Status"] == "exited" and state["ExitCode"] == 3
     assert "Exited (3)" in env.out("ps", "-a")
-    assert env.out("ps") .count("\n") == 1  # only the header: nothing runs
+    assert env.out("ps").count("\n") == 1  # only the header: nothing runs
 
 
 def test_run_options_env_workdir_user_network(env: Env) -> None:
     script = 'echo "$GREETING"; pwd; id -u; id -g; hostname; ls /sys/class/net; ulimit -n'
-    out = env.out("run", "--rm", "-e", "GREETING=hello", "-w", "/tmp", "-u", "app", "busybox", "sh", "-c", script)
+    out = env.out(
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hello",
+        "-w",
+        "/tmp",
+        "-u",
+        "app",
+        "busybox",
+        "sh",
+        "-c",
+        script,
+    )
     lines = out.splitlines()
     assert lines[:4] == ["hello", "/tmp", "1000", "1000"]
     assert len(lines[4]) == 12  # hostname: the short container id
@@ -87,7 +102,9 @@ def test_rm_refuses_running_and_names_are_unique(env: Env) -> None:
 
 def test_exec_options_and_exit_status(env: Env) -> None:
     env.run("run", "-d", "--name", "x", "-e", "A=1", "busybox", "sleep", "3600")
-    out = env.out("exec", "-e", "B=2", "-w", "/tmp", "-u", "app", "x", "sh", "-c", 'echo "$A$B"; pwd; id -u')
+    out = env.out(
+        "exec", "-e", "B=2", "-w", "/tmp", "-u", "app", "x", "sh", "-c", 'echo "$A$B"; pwd; id -u'
+    )
     assert out.splitlines() == ["12", "/tmp", "1000"]
     assert env.run("exec", "x", "sh", "-c", "exit 7", check=False).returncode == 7
     assert env.out("exec", "-i", "x", "cat") == ""

@@ -130,15 +130,16 @@ def start(store: Store, ref: str) -> Container:
     prepare(store, c)
     r, w = os.pipe()
     env = {**os.environ, ENV_FD: str(w), "LAYERFS_ROOT": store.paths.root}
-    subprocess.Popen(
-        [sys.executable, "-m", "layerfs.runtime.monitor", store.paths.root, c.id],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        pass_fds=(w,),
-        env=env,
-    )
+    with open(records.path_of(store, c.id, "monitor.log"), "ab") as errors:
+        subprocess.Popen(
+            [sys.executable, "-m", "layerfs.runtime.monitor", store.paths.root, c.id],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,  # the monitor's own tracebacks, if any
+            start_new_session=True,
+            pass_fds=(w,),
+            env=env,
+        )
     os.close(w)
     with os.fdopen(r) as reader:
         answer = reader.read().strip()
