@@ -33,7 +33,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VPY) -m layerfs.demo
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash demo/run.sh
 
 test: setup
 	$(VENV)/bin/ruff check src tests bench
