@@ -56,13 +56,13 @@ def _listing(fs: Filesystem, node: Inode) -> list[bytes]:
     node.index = {e.name for e in entries}
     real = _real_inodes(found.sources)
     parent = fs.node(node.names[0][0]) if node.names else node
-    rows = [(b".", 4, node.ino), (b"..", 4, parent.ino)]
-    for e in entries:
-        child = fs.inodes.child(node.nodeid, e.name)
-        real_ino = fs.inodes.reported_ino(real.get(e.name, (0, 1)))
-        ino = child.ino if child is not None else real_ino
-        rows.append((os.fsencode(e.name), _DTYPE.get(e.kind, 0), ino or 1))
-    return [p.dirent(ino, i + 1, name, dtype) for i, (name, dtype, ino) in enumerate(rows)]
+    out = [p.dirent(node.ino, 1, b".", 4), p.dirent(parent.ino, 2, b"..", 4)]
+    child, reported, dtypes, fsencode = fs.inodes.child, fs.inodes.reported_ino, _DTYPE, os.fsencode
+    for off, e in enumerate(entries, 3):
+        known = child(node.nodeid, e.name)
+        ino = known.ino if known is not None else reported(real.get(e.name, (0, 1)))
+        out.append(p.dirent(ino or 1, off, fsencode(e.name), dtypes.get(e.kind, 0)))
+    return out
 
 
 def readdir(fs: Filesystem, req: Request, body: memoryview) -> bytes:

@@ -41,7 +41,8 @@ def _attach(fs: Filesystem, node: Inode, fd: int, writable: bool) -> bytes:
     if fs.passthrough:
         flags, backing_id = _passthrough(fs, node, fd, real)
     fh = fs.handles.add(FileHandle(fd, node, writable, backing_id > 0, real))
-    return p.OPEN_OUT.pack(fh, flags, backing_id)
+    # NOFLUSH: nothing is buffered here, so close(2) need not wait for a FLUSH round trip.
+    return p.OPEN_OUT.pack(fh, flags | p.FOPEN_NOFLUSH, backing_id)
 
 
 def _passthrough(fs: Filesystem, node: Inode, fd: int, real: tuple[int, int]) -> tuple[int, int]:

@@ -93,6 +93,7 @@ PASSTHROUGH = 1 << 37
 FOPEN_DIRECT_IO = 1 << 0
 FOPEN_KEEP_CACHE = 1 << 1
 FOPEN_CACHE_DIR = 1 << 3
+FOPEN_NOFLUSH = 1 << 5
 FOPEN_PASSTHROUGH = 1 << 7
 
 # SETATTR valid bits
@@ -172,10 +173,12 @@ NOTIFY_INVAL_INODE = struct.Struct("<Qqq")  # ino off len
 BACKING_MAP = struct.Struct("<iIQ")  # fd flags padding
 
 
+_PAD = tuple(b"\0" * n for n in range(8))
+
+
 def dirent(ino: int, off: int, name: bytes, dtype: int) -> bytes:
     """One `struct fuse_dirent` with its name, padded to 8 bytes."""
-    raw = DIRENT.pack(ino, off, len(name), dtype) + name
-    return raw + b"\0" * (-len(raw) % 8)
+    return b"".join((DIRENT.pack(ino, off, len(name), dtype), name, _PAD[-len(name) % 8]))
 
 
 def dirent_size(name_len: int) -> int:
