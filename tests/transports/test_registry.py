@@ -199,3 +199,25 @@ def test_push_of_a_corrupt_store_blob_fails_before_commit(reg, store):
         _push(reg, store)
     assert str(layer.digest()) not in reg.blobs
     assert ("app", "1") not in reg.manifests
+
+
+def test_plain_layers_are_gzipped_for_a_push(reg, store, tmp_path):
+    """An image with uncompressed layers (as loaded from a docker-archive) goes to the
+    registry with gzip blobs; the config, so the image id, is the same."""
+    from layerfs.transports import loadsave
+    from layerfs.transports.locations import Location, RegistryOptions, write_image
+
+    archive = str(tmp_path / "d.tar")
+    loadsave.save(store, ["sample:1"], archive)
+    image_id = store.image("sample:1").id
+    store.remove_images(["sample:1"])
+    loadsave.load(store, archive)
+    plain = store.image("sample:1")
+    assert {lay.media_type() for lay in plain.layers()} == {mt.DOCKER_LAYER}
+    opts = RegistryOptions(tls_verify=False, creds=Credentials("n", "x"))
+    write_image(Location("docker", f"127.0.0.1:{reg.port}/app:gz"), plain, opts)
+    pulled = open_image(_client(reg), _ref(reg, "app:gz"))
+    assert {lay.media_type() for lay in pulled.layers()} == {mt.DOCKER_LAYER_GZIP}
+    assert [lay.diff_id() for lay in pulled.layers()] == [lay.diff_id() for lay in plain.layers()]
+    store.remove_images(["sample:1"])
+    assert add_image(store, pulled, ["gz:1"]).id == image_id

@@ -5,12 +5,14 @@ and byte counting for progress bars.
 
 from __future__ import annotations
 
+import functools
 import io
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from layerfs.archive.compress import decompressed
+from layerfs.archive.compress import compress_stream, decompressed
 from layerfs.archive.layer import BlobLayer
 from layerfs.digest import Digest
 from layerfs.errors import InvalidInput
@@ -195,3 +197,33 @@ class ObservedImage:
 
     def digest(self) -> Digest:
         return self.inner.digest()
+
+
+def gzip_plain_layers(image: Image, tmpdir: str) -> Image:
+    """`image` with every uncompressed layer gzip-compressed into `tmpdir` (what skopeo
+    does on the way to a registry); `image` itself when no layer is plain.
+
+    The config bytes (so the image id and diff_ids) are kept; the manifest is new
+    (canonical), in the same media-type family. Compressed files live as long as `tmpdir`.
+    """
+    layers = image.layers()
+    if all(mt.layer_compression(lay.media_type()) != "none" for lay in layers):
+        return image
+    enc = encode(image)
+    docker = enc.manifest.is_docker
+    new_layers: list[Layer] = []
+    descs: list[Descriptor] = []
+    for i, (lay, old) in enumerate(zip(layers, enc.manifest.layers, strict=True)):
+        if mt.layer_compression(lay.media_type()) != "none":
+            new_layers.append(lay)
+            descs.append(old)
+            continue
+        path = os.path.join(tmpdir, f"layer-{i}.gz")
+        with lay.uncompressed() as src, open(path, "wb") as out:
+            done = compress_stream(src, out, "gzip")
+        desc = Descriptor(mt.layer_type("gzip", docker=docker), done.digest, done.size)
+        new_layers.append(BlobLayer(functools.partial(open, path, "rb"), desc, lay.diff_id()))
+        descs.append(desc)
+    manifest = Manifest(enc.manifest.config, tuple(descs), enc.manifest.media_type,
+                        enc.manifest.annotations)
+    return RawImage(manifest.to_json(), enc.config_bytes, new_layers)

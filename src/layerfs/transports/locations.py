@@ -9,6 +9,7 @@ transport (as in skopeo); the rest is the tag or reference.
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from layerfs.oci.platform import Platform
 from layerfs.store import names
 from layerfs.store.put import add_image
 from layerfs.transports import docker_archive, layout, oci_archive
-from layerfs.transports._image import encode
+from layerfs.transports._image import encode, gzip_plain_layers
 from layerfs.transports.registry.auth import Credentials
 from layerfs.transports.registry.client import RegistryClient
 from layerfs.transports.registry.pull import open_image as pull
@@ -68,12 +69,14 @@ class Location:
 
 @dataclass(frozen=True)
 class RegistryOptions:
-    """How to reach registries: TLS, credentials, platform, upload chunking."""
+    """How to reach registries: TLS, credentials, platform, upload chunking, whether
+    uncompressed layers are gzipped for a push."""
 
     tls_verify: bool = True
     creds: Credentials | None = None
     platform: Platform | None = None
     chunk_size: int | None = None
+    compress: bool = True  # gzip plain layers on the way to a registry (skopeo does)
 
     def client(self, ref: RegistryRef) -> RegistryClient:
         return RegistryClient(ref.api_host, tls_verify=self.tls_verify, creds=self.creds)
@@ -132,6 +135,9 @@ def write_image(loc: Location, image: Image, opts: RegistryOptions, store: Store
         docker_archive.save_archive(loc.path, [(image, [loc.ref] if loc.ref else [])])
         return str(encode(image).config_digest)
     ref = RegistryRef.parse(loc.path)
-    return str(push_image(opts.client(ref), ref, image, mount_from=mount_from,
-                          chunk_size=opts.chunk_size))
+    with tempfile.TemporaryDirectory(prefix="layerfs-push-") as tmp:
+        if opts.compress:
+            image = gzip_plain_layers(image, tmp)
+        return str(push_image(opts.client(ref), ref, image, mount_from=mount_from,
+                              chunk_size=opts.chunk_size))
 
