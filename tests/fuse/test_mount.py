@@ -156,3 +156,32 @@ def test_remount_same_dirs(mounted: Callable[..., Stack]) -> None:
     force_umount(s.merged)
     s = mounted()
     assert sorted(os.listdir(s.m("dir"))) == ["b", "c"]
+
+
+def test_lower_changed_under_the_mount_does_not_kill_the_daemon(
+    mounted: Callable[..., Stack],
+) -> None:
+    """Undefined results, as with the kernel, but every request is still answered."""
+    s = mounted()
+    assert sorted(os.listdir(s.m("dir"))) == ["a", "b"]
+    os.stat(s.m("only2"))
+    lower = Path(s.lowers[1])
+    (lower / "only2").unlink()
+    (lower / "dir" / "a").unlink()
+    (lower / "dir").rmdir()
+    (lower / "dir2").write_text("now a file")
+    for action in (
+        lambda: os.stat(s.m("only2")),
+        lambda: Path(s.m("only2")).read_text(),
+        lambda: os.listdir(s.m("dir")),
+        lambda: Path(s.m("dir/a")).read_text(),
+        lambda: os.chmod(s.m("only2"), 0o600),
+        lambda: os.rename(s.m("dir"), s.m("dir3")),
+    ):
+        try:
+            action()
+        except OSError as e:
+            assert e.errno != errno.ENOTCONN
+    Path(s.m("still")).write_text("alive")
+    assert Path(s.m("still")).read_text() == "alive"
+    assert Path(s.m("f")).read_text() == "top"
