@@ -126,3 +126,18 @@ def test_umoci_unpack_matches_layerfs_export(built, tmp_path):
     theirs = _tree_of_dir(str(bundle / "rootfs"))
     assert "data/f" not in theirs and "data/g" in theirs and "data/k" in theirs
     assert mine == theirs
+
+
+def test_layerfs_push_podman_pull(built, registry, new_peer, tmp_path):
+    """podman's image, loaded into layerfs (plain layers), pushed (gzipped on the way):
+    podman pulls it with the same diff_ids and image id."""
+    src = tmp_path / "src.tar"
+    built.run("podman", "save", "--format", "docker-archive", "-o", str(src), BUILT)
+    root = str(tmp_path / "store")
+    _layerfs(root, "load", "-q", "-i", str(src))
+    ref = f"{registry.host}/podman/built:1"
+    _layerfs(root, "push", "-q", "--tls-verify=false", BUILT, ref)
+    new_peer.run("podman", "pull", "-q", "--tls-verify=false", ref)
+    got = _podman_config(new_peer, ref)
+    want = _podman_config(built, BUILT)
+    assert got["diff_ids"] == want["diff_ids"] and got["id"] == want["id"]
