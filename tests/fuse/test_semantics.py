@@ -60,37 +60,43 @@ def test_name_length_limits(mounted: Callable[..., Stack]) -> None:
         assert e.value.errno == errno.ENAMETOOLONG
 
 
+def _descend(root: str, comps: list[str], *, create: bool = False) -> int:
+    """An fd of root/comps..., walked one component at a time (no long path strings)."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    for comp in comps:
+        if create:
+            os.mkdir(comp, dir_fd=fd)
+        nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = nfd
+    return fd
+
+
 def test_paths_near_path_max(mounted: Callable[..., Stack]) -> None:
     s = mounted()
-    comp = "p" * 200
-    depth = 19  # 19 * 201 = 3819 bytes below the mount root
-    fd = os.open(s.merged, os.O_RDONLY | os.O_DIRECTORY)
+    comps = ["p" * 200] * 20
+    leaf = "L" * 60
+    assert len("/".join([*comps, leaf])) == 4080  # PATH_MAX is 4096 with the NUL
+    fd = _descend(s.merged, comps, create=True)
     try:
-        for _ in range(depth):
-            os.mkdir(comp, dir_fd=fd)
-            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        wfd = os.open("leaf", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        wfd = os.open(leaf, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
         os.write(wfd, b"deep")
         os.close(wfd)
-        os.rename("leaf", "leaf2", src_dir_fd=fd, dst_dir_fd=fd)
-        assert os.listdir(fd) == ["leaf2"]
+        os.rename(leaf, leaf[:-1] + "2", src_dir_fd=fd, dst_dir_fd=fd)
+        assert os.listdir(fd) == [leaf[:-1] + "2"]
     finally:
         os.close(fd)
-    rel = "/".join([comp] * depth) + "/leaf2"
-    assert len(rel) > 3800
-    assert Path(s.upper, rel).read_bytes() == b"deep"
-    s = remount(mounted, s)
-    fd = os.open(s.merged, os.O_RDONLY | os.O_DIRECTORY)
+    fd = _descend(s.upper, comps)
     try:
-        for _ in range(depth):
-            nfd = os.open(comp, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
-            os.close(fd)
-            fd = nfd
-        rfd = os.open("leaf2", os.O_RDONLY, dir_fd=fd)
-        assert os.read(rfd, 10) == b"deep"
-        os.close(rfd)
+        with open(os.open(leaf[:-1] + "2", os.O_RDONLY, dir_fd=fd), "rb") as f:
+            assert f.read() == b"deep"
+    finally:
+        os.close(fd)
+    s = remount(mounted, s)
+    fd = _descend(s.merged, comps)
+    try:
+        with open(os.open(leaf[:-1] + "2", os.O_RDONLY, dir_fd=fd), "rb") as f:
+            assert f.read() == b"deep"
     finally:
         os.close(fd)
 
