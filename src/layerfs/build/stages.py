@@ -24,7 +24,7 @@ class Stage:
 
     @property
     def label(self) -> str:
-        return self.name or str(self.index)
+        return self.name or f"stage-{self.index}"
 
 
 @dataclass(frozen=True)
