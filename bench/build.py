@@ -31,8 +31,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "build"))
-from _common import Table, log, measure, parse_standard, scratch_dir, standard_parser
 from conftest import make_busybox_rootfs
+
+from _common import Table, log, measure, parse_standard, scratch_dir, standard_parser
 from layerfs.store import Store, import_rootfs
 from layerfs.transports import layout, loadsave
 
