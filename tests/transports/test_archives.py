@@ -218,3 +218,18 @@ def test_save_refuses_and_keeps_existing_file(store, tmp_path):
     assert out.read_bytes() == b"old"
     assert os.listdir(tmp_path).count("keep.tar") == 1
     assert not [n for n in os.listdir(tmp_path) if ".tmp-" in n]
+
+
+def test_docker_archive_one_entry_per_image_with_all_names(store, tmp_path):
+    store.tag("sample:1", "alias:2")
+    out = str(tmp_path / "d.tar")
+    loadsave.save(store, ["sample:1", "alias:2"], out)
+    with TarFiles(out) as files:
+        [entry] = docker_archive.entries(files)
+        assert entry.repo_tags == ("sample:1", "alias:2")
+    image, files = docker_archive.open_archive(out, "docker.io/library/alias:2")
+    with files:
+        assert image.raw_config() == store.image("sample:1").raw_config()
+    store.remove_images(["sample:1", "alias:2"])
+    [(rec, tags)] = loadsave.load(store, out)
+    assert set(rec.tags) == {"sample:1", "alias:2"} == set(tags)

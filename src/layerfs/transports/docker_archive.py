@@ -39,6 +39,7 @@ from layerfs.store.blobs import CHUNK
 from layerfs.transports._files import TarFiles, read_small
 from layerfs.transports._image import RawImage, encode
 from layerfs.transports._sink import TarSink
+from layerfs.transports.registry.reference import RegistryRef
 
 MANIFEST_FILE = "manifest.json"
 
@@ -86,11 +87,18 @@ def _pick(items: list[ArchiveEntry], ref: str | None, where: str) -> ArchiveEntr
             return items[int(ref[1:])]
         except (ValueError, IndexError):
             raise NotFound(f"{where}: no image {ref!r} ({len(items)} images)") from None
-    want = names.normalize(ref)
     for item in items:
-        if any(names.is_name(t) and names.normalize(t) == want for t in item.repo_tags):
+        if any(_same_name(ref, t) for t in item.repo_tags):
             return item
     raise NotFound(f"{where}: no image tagged {ref!r}")
+
+
+def _same_name(a: str, b: str) -> bool:
+    """True when both name the same image (`busybox` = `docker.io/library/busybox:latest`)."""
+    try:
+        return RegistryRef.parse(a) == RegistryRef.parse(b)
+    except InvalidInput:
+        return False
 
 
 def _layer(files: TarFiles, name: str, diff_id: Digest, where: str) -> Layer:
@@ -186,7 +194,12 @@ def save_archive(path: str, images: Sequence[tuple[Image, Sequence[str]]]) -> No
             if not sink.has(config_name):
                 sink.put_bytes(config_name, enc.config_bytes)
             tags = [names.normalize(t) for t in repo_tags]
-            manifest.append({"Config": config_name, "RepoTags": tags, "Layers": layer_names})
+            same = [m for m in manifest if m["Config"] == config_name]
+            if same:  # one entry per image, all its names (as docker save writes it)
+                same[0]["RepoTags"] += [t for t in tags if t not in same[0]["RepoTags"]]
+            else:
+                manifest.append({"Config": config_name, "RepoTags": tags,
+                                 "Layers": layer_names})
             chains = chain_ids(ImageConfig.parse(enc.config_bytes).diff_ids)
             for t in tags:
                 repo, tag = names.split(t)
