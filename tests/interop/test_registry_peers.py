@@ -52,7 +52,7 @@ def test_push_pull_round_trip(registry, store, tmp_path):
 
 
 def test_skopeo_copies_layerfs_layout_with_identical_digests(registry, store, tmp_path):
-    need("skopeo")
+    need("skopeo", root=False)
     root = store.paths.root
     lay, back = tmp_path / "lay", tmp_path / "back"
     digest = _layerfs(root, "copy", "-q", "sample:1", f"oci:{lay}:v1")
