@@ -108,6 +108,9 @@ def test_symlinks_resolve_inside_the_union(tmp_path: Path) -> None:
     assert v.lookup("/abs").kind is EntryKind.SYMLINK and v.readlink("/abs") == "/etc"
     assert v.stat("/abs").st_mode == v.lstat("/etc").st_mode
     assert errno_of(v.stat, "/loop") == errno.ELOOP
+    w = view(tmp_path / "w", {"/b": ("symlink", "/b/a"), "/c": ("symlink", "c/x")})
+    assert errno_of(w.lstat, "/b/a/f") == errno.ELOOP
+    assert errno_of(w.lstat, "/c/y") == errno.ELOOP
     assert errno_of(v.readlink, "/etc") == errno.EINVAL
 
 

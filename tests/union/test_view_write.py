@@ -311,3 +311,52 @@ def test_opaque_lower_dir_copy_up_keeps_lower_hidden(tmp_path: Path) -> None:
     v = make(tmp_path, {"/o": OPAQUE, "/o/a": "a"}, {"/o/b": "b"})
     v.write_bytes("/o/c", b"c")
     assert sorted(v.listdir("/o")) == ["a", "c"]
+
+
+@root_only
+def test_origin_and_impure_are_the_kernels_bytes(tmp_path: Path) -> None:
+    """Same lower layer, two upper dirs: the kernel's copy-up and ours write equal values."""
+    from kstack import overlay
+
+    low = build(tmp_path / "low", {"/d/f": "x", "/d/s": ("symlink", "f"), "/e": DIR})
+    for d in ("ku", "kw", "vu", "vw"):
+        (tmp_path / d).mkdir()
+    with overlay(tmp_path / "m", [low], tmp_path / "ku", tmp_path / "kw") as m:
+        os.chmod(m / "d" / "f", 0o600)
+        os.chown(m / "d" / "s", 1, 1, follow_symlinks=False)
+        os.mkdir(m / "e" / "new")
+    v = UnionView([str(low)], str(tmp_path / "vu"), str(tmp_path / "vw"))
+    v.chmod("/d/f", 0o600)
+    v.chown("/d/s", 1, 1)
+    v.mkdir("/e/new")
+    for rel in ("d", "d/f", "d/s", "e", "e/new", "."):
+        k, ours = tmp_path / "ku" / rel, tmp_path / "vu" / rel
+        for name in ("trusted.overlay.origin", "trusted.overlay.impure"):
+            kv = overlay_xattr_raw(str(k), name)
+            assert overlay_xattr_raw(str(ours), name) == kv, (rel, name)
+
+
+def overlay_xattr_raw(path: str, name: str) -> bytes | None:
+    try:
+        return os.getxattr(path, name, follow_symlinks=False)
+    except OSError:
+        return None
+
+
+def test_writes_invalidate_cached_directories(tmp_path: Path) -> None:
+    v = make(tmp_path, {"/a/b/f": "x"})
+    assert v.read_bytes("/a/b/f") == b"x"  # /a and /a/b are now cached
+    v.unlink("/a/b/f")
+    v.rmdir("/a/b")
+    v.write_bytes("/a/b", b"now a file")
+    assert v.lookup("/a/b").kind is EntryKind.FILE
+    with pytest.raises(NotADirectoryError):
+        v.lstat("/a/b/f")
+    from layerfs.union.engine import DirCache
+
+    cache = DirCache()
+    token = cache.token()
+    with cache.writing():
+        pass
+    cache.put("/x", object(), token)  # type: ignore[arg-type]
+    assert cache.get("/x") is None

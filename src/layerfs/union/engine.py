@@ -7,15 +7,19 @@ union path validation (EINVAL, ENAMETOOLONG), splitting a path into its parent d
 and final name, following a final symlink inside the union, and "is this name positive in
 a lower layer" (the kernel's ``ovl_lower_positive``).
 
-Nothing here caches: every call looks at the layers as they are now.
+Resolved parent directories are cached (`DirCache`) until the next write through the
+view; the final component of a path is always looked up afresh.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import posixpath
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from layerfs.errors import oserror
 from layerfs.union import layerstack
@@ -26,6 +30,55 @@ from layerfs.union.whiteouts import EntryKind, WhiteoutFormat
 NAME_MAX = 255
 PATH_MAX = 4096
 MAX_SYMLINKS = 40
+
+
+class DirCache:
+    """Resolved parent directories, valid until the next write through the view.
+
+    Lower layers do not change under a union (the kernel calls that undefined); the upper
+    layer changes only through this view, and every write clears the cache when it
+    starts and when it ends. A resolution that overlapped a write is not stored (the
+    generation it started in is gone). Only parents are cached: the final name of every
+    path is always looked up afresh.
+    """
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._entries: dict[str, Resolution] = {}
+        self._gen = 0
+        self._writers = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Resolution | None:
+        return self._entries.get(key)
+
+    def token(self) -> int:
+        """The generation a resolution starts in (give it back to `put`)."""
+        return self._gen
+
+    def put(self, key: str, res: Resolution, token: int) -> None:
+        with self._lock:
+            if token != self._gen or self._writers:
+                return
+            if len(self._entries) >= self.LIMIT:
+                self._entries.clear()
+            self._entries[key] = res
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        """Bracket a write: nothing resolved before or during it is used afterwards."""
+        self._bump(+1)
+        try:
+            yield
+        finally:
+            self._bump(-1)
+
+    def _bump(self, writers: int) -> None:
+        with self._lock:
+            self._gen += 1
+            self._writers += writers
+            self._entries.clear()
 
 
 def check_path(path: str) -> None:
@@ -62,6 +115,7 @@ class Engine:
     workdir: str | None
     fmt: WhiteoutFormat
     redirect_dir: bool
+    cache: DirCache = field(default_factory=lambda: DirCache(), compare=False, repr=False)
 
     # ------------------------------------------------------------------ resolution
 
@@ -73,10 +127,31 @@ class Engine:
             raise oserror(res.error, path)
         return res
 
-    def find(self, path: str, *, follow: bool = False) -> Resolution:
+    def _walk(self, path: str, hops: list[int]) -> Resolution:
+        """Resolve `path`: its parent directory from the cache, the final name fresh.
+
+        `hops` counts the symlinks followed so far for the whole path (ELOOP after 40).
+        """
+        check_path(path)
+        parent_path, name = split_parent(path)
+        if name in ("", ".", ".."):
+            return self.resolve(path)
+        parent = self.cache.get(parent_path)
+        if parent is None:
+            token = self.cache.token()
+            parent = self.find_dir(parent_path, _hops=hops)
+            self.cache.put(parent_path, parent, token)
+        step = self.child(parent, name)
+        if step.errno is not None:
+            raise oserror(step.errno, path)
+        return Resolution(posixpath.join(parent.path, name), (*parent.steps, step))
+
+    def find(
+        self, path: str, *, follow: bool = False, _hops: list[int] | None = None
+    ) -> Resolution:
         """The resolution of an existing `path` (ENOENT otherwise); `follow` a final symlink."""
-        res = self.resolve(path)
-        hops = 0
+        hops = [0] if _hops is None else _hops
+        res = self._walk(path, hops)
         while True:
             step = res.final
             if not step.found:
@@ -84,16 +159,16 @@ class Engine:
             top = step.sources[0]
             if not follow or top.entry.kind is not EntryKind.SYMLINK:
                 return res
-            hops += 1
-            if hops > MAX_SYMLINKS:
+            hops[0] += 1
+            if hops[0] > MAX_SYMLINKS:
                 raise oserror(errno.ELOOP, path)
             target = os.readlink(top.realpath)
             base = posixpath.dirname(res.path)
-            res = self.resolve(posixpath.join(base, target))
+            res = self._walk(posixpath.join(base, target), hops)
 
-    def find_dir(self, path: str) -> Resolution:
+    def find_dir(self, path: str, *, _hops: list[int] | None = None) -> Resolution:
         """An existing directory (symlinks followed): ENOENT, ENOTDIR otherwise."""
-        res = self.find(path, follow=True)
+        res = self.find(path, follow=True, _hops=_hops)
         if not res.final.is_dir:
             raise oserror(errno.ENOTDIR, path)
         return res

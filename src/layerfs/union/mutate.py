@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import posixpath
 
 from layerfs.errors import oserror
 from layerfs.union.copyup import copy_up_object, set_impure
@@ -121,19 +120,14 @@ def link(eng: Engine, existing: str, new: str) -> None:
 
     Linking an object that has a copy-up origin marks the new parent impure (kernel).
     """
-    oparent, oname = eng.parent_of(existing)  # both parents first, as linkat(2)
+    old = eng.find(existing)  # linkat(2) looks `existing` up completely first
     parent, name = eng.parent_of(new)
-    if oname in _DOTS:
-        raise oserror(errno.EPERM, existing)
-    old = eng.child(oparent, oname)
-    if not old.found:
-        raise oserror(errno.ENOENT, existing)
     if name in _DOTS or eng.child(parent, name).found:
         raise oserror(errno.EEXIST, new)
-    if old.is_dir:
+    if old.final.is_dir:
         raise oserror(errno.EPERM, existing)
     eng.require_upper(new)
-    src = ensure_upper(eng, eng.find(posixpath.join(oparent.path, oname)))
+    src = ensure_upper(eng, old)
     udir, name, _parent, _wh = prepare_create(eng, new)
     if overlay_xattr(src, ORIGIN) is not None:  # as ovl_create_or_link for an origin
         set_impure(udir, eng.fmt)

@@ -1,10 +1,11 @@
 """`UnionView`: OverlayFS semantics over plain directories, as a library (docs/UNION-API.md).
 
-A view is cheap and holds no state besides its configuration: every call looks at the
-layers as they are now (lookups are never cached), so several views (or a view and a
-kernel mount of the same dirs) may be used one after the other. Calls are not atomic
-with respect to each other; callers that write concurrently serialise themselves (the
-FUSE server does).
+A view is cheap. It caches resolved parent directories between calls and clears that
+cache whenever it writes, so the upper layer must change only through the view while
+the view is used (lower layers must not change at all, as for the kernel); several views
+(or a view and a kernel mount of the same dirs) may be used one after the other. Calls
+are not atomic with respect to each other; callers that write concurrently serialise
+themselves (the FUSE server does).
 
 What the upper layer looks like after each operation is what the kernel writes with its
 default options (redirect_dir=off unless asked, index=off, metacopy=off, xino=off),
@@ -188,6 +189,12 @@ class UnionView:
         umask); O_EXCL on an existing name: EEXIST. A final symlink is followed inside
         the union unless O_NOFOLLOW (then ELOOP, or an O_PATH fd of the symlink).
         """
+        if flags & (_WRITE | os.O_TRUNC | os.O_CREAT):
+            with self._eng.cache.writing():
+                return self._open(path, flags, mode)
+        return self._open(path, flags, mode)
+
+    def _open(self, path: str, flags: int, mode: int) -> int:
         eng = self._eng
         if flags & os.O_CREAT:
             parent, name = eng.parent_of(path)
@@ -267,56 +274,70 @@ class UnionView:
 
     def mkdir(self, path: str, mode: int = 0o777) -> None:
         """mkdir (over a whiteout: an opaque directory)."""
-        mutate.mkdir(self._eng, path, mode)
+        with self._eng.cache.writing():
+            mutate.mkdir(self._eng, path, mode)
 
     def symlink(self, target: str, path: str) -> None:
         """Create a symlink at `path` pointing to `target`."""
-        mutate.symlink(self._eng, target, path)
+        with self._eng.cache.writing():
+            mutate.symlink(self._eng, target, path)
 
     def mknod(self, path: str, mode: int, device: int = 0) -> None:
         """mknod(2): fifo, socket, device or regular file."""
-        mutate.mknod(self._eng, path, mode, device)
+        with self._eng.cache.writing():
+            mutate.mknod(self._eng, path, mode, device)
 
     def truncate(self, path: str, length: int) -> None:
         """truncate(2) (copies a lower file up with its data first)."""
-        mutate.truncate(self._eng, path, length)
+        with self._eng.cache.writing():
+            mutate.truncate(self._eng, path, length)
 
     def unlink(self, path: str) -> None:
         """Remove a non-directory (a whiteout stays where a lower layer has the name)."""
-        mutate.unlink(self._eng, path)
+        with self._eng.cache.writing():
+            mutate.unlink(self._eng, path)
 
     def rmdir(self, path: str) -> None:
         """Remove an empty directory (ENOTEMPTY if the merged view shows any name)."""
-        mutate.rmdir(self._eng, path)
+        with self._eng.cache.writing():
+            mutate.rmdir(self._eng, path)
 
     def rename(self, old: str, new: str) -> None:
         """rename(2) with the kernel's rules (see `layerfs.union.rename`)."""
-        _rename(self._eng, old, new)
+        with self._eng.cache.writing():
+            _rename(self._eng, old, new)
 
     def link(self, existing: str, new: str) -> None:
         """Hard link (EPERM for a directory); the existing object is copied up first."""
-        mutate.link(self._eng, existing, new)
+        with self._eng.cache.writing():
+            mutate.link(self._eng, existing, new)
 
     def chmod(self, path: str, mode: int) -> None:
         """chmod (copy-up first; a final symlink is not followed: EOPNOTSUPP)."""
-        mutate.chmod(self._eng, path, mode)
+        with self._eng.cache.writing():
+            mutate.chmod(self._eng, path, mode)
 
     def chown(self, path: str, uid: int, gid: int) -> None:
         """lchown (copy-up first); -1 keeps a value."""
-        mutate.chown(self._eng, path, uid, gid)
+        with self._eng.cache.writing():
+            mutate.chown(self._eng, path, uid, gid)
 
     def utimens(self, path: str, ns: tuple[int, int] | None = None) -> None:
         """Set (atime_ns, mtime_ns), or both to now with None (copy-up first)."""
-        mutate.utimens(self._eng, path, ns)
+        with self._eng.cache.writing():
+            mutate.utimens(self._eng, path, ns)
 
     def setxattr(self, path: str, name: str, value: bytes, flags: int = 0) -> None:
         """Set an xattr (copy-up first; overlay names escaped as the kernel does)."""
-        mutate.setxattr(self._eng, path, name, value, flags)
+        with self._eng.cache.writing():
+            mutate.setxattr(self._eng, path, name, value, flags)
 
     def removexattr(self, path: str, name: str) -> None:
         """Remove an xattr (ENODATA without copy-up if it is not there)."""
-        mutate.removexattr(self._eng, path, name)
+        with self._eng.cache.writing():
+            mutate.removexattr(self._eng, path, name)
 
     def copy_up(self, path: str) -> str:
         """Copy `path` and its parents up (idempotent); returns the upper real path."""
-        return mutate.copy_up(self._eng, path)
+        with self._eng.cache.writing():
+            return mutate.copy_up(self._eng, path)
