@@ -4,9 +4,11 @@
 failed with; `harness.apply` turns each call into an `Outcome` (a result or an errno).
 Semantics shared by every front end, so that the same call means the same thing:
 
-- the final component is never followed (O_NOFOLLOW on every open; chmod, truncate and
-  xattr calls act on the object itself, a symlink included); intermediate symlinks are
-  resolved inside the union, as for a process chrooted at the mount root;
+- the final component is not followed (O_NOFOLLOW on every open; chmod, chown, utime and
+  xattr calls act on the object itself, a symlink included), except by `truncate` and
+  `listdir`, which follow it as truncate(2) and opendir(3) do;
+- every symlink that is followed is resolved inside the union, as for a process chrooted
+  at the mount root (an absolute target starts at the union root);
 - every open also carries O_NONBLOCK so that a FIFO never blocks the suite.
 
 Front ends (`FACTORIES`): "kernel" (the reference: a kernel overlay mount),
@@ -19,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -238,8 +240,9 @@ class MountFrontEnd:
                 lazy_umount(self._merged)
 
     @contextlib.contextmanager
-    def _object(self, path: str):  # type: ignore[no-untyped-def]
-        fd = open_in_root(self._root, path, os.O_PATH | os.O_NOFOLLOW)
+    def _object(self, path: str, follow: bool = False) -> Iterator[int]:
+        """An O_PATH fd of the object at `path` (of a final symlink itself unless `follow`)."""
+        fd = open_in_root(self._root, path, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
         try:
             yield fd
         finally:
@@ -260,7 +263,7 @@ class MountFrontEnd:
         self._write(path, APPEND_FLAGS, data)
 
     def truncate(self, path: str, length: int) -> None:
-        with self._object(path) as fd:
+        with self._object(path, follow=True) as fd:
             os.truncate(magic(fd), length)
 
     def mkdir(self, path: str, mode: int) -> None:
@@ -289,6 +292,10 @@ class MountFrontEnd:
             os.rename(oname, nname, src_dir_fd=ofd, dst_dir_fd=nfd)
 
     def link(self, existing: str, new: str) -> None:
+        # linkat(2) looks `existing` up completely before it looks at `new`'s parent:
+        # do the same, so that the errno is the one a chrooted process would get
+        with self._object(existing):
+            pass
         with parent_fd(self._root, existing) as (ofd, oname), \
                 parent_fd(self._root, new) as (nfd, nname):
             os.link(oname, nname, src_dir_fd=ofd, dst_dir_fd=nfd, follow_symlinks=False)
@@ -322,7 +329,7 @@ class MountFrontEnd:
             os.close(fd)
 
     def listdir(self, path: str) -> list[tuple[str, str]]:
-        fd = open_in_root(self._root, path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fd = open_in_root(self._root, path, os.O_RDONLY | os.O_DIRECTORY)
         try:
             with os.scandir(fd) as it:
                 return [(de.name, _dtype(de)) for de in it]

@@ -57,10 +57,19 @@ def split_union_path(path: str) -> tuple[str, str]:
 def open_in_root(rootfd: int, path: str, flags: int) -> int:
     """Open `path` (a union path) below `rootfd` with chroot semantics.
 
-    A string the kernel would refuse as a path (PATH_MAX and over) is given to the kernel
-    anyway so that it, not this helper, answers ENAMETOOLONG.
+    openat2 answers EAGAIN when a rename or mount anywhere raced with a ".." step of a
+    scoped lookup (FUSE revalidation moves dentries, so it happens there); the man page's
+    advice is to retry, which is done here (a few times, then the EAGAIN is the outcome).
     """
+    for _ in range(_EAGAIN_RETRIES):
+        try:
+            return openat2(rootfd, path or "/", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+        except BlockingIOError:
+            continue
     return openat2(rootfd, path or "/", flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)
+
+
+_EAGAIN_RETRIES = 16
 
 
 @contextlib.contextmanager

@@ -95,6 +95,10 @@ class Stack:
         """A readable listing for failure messages."""
         lines = []
         for i, layer in enumerate(self.lowers):
+            if len(self.lowers) > 12 and 6 <= i < len(self.lowers) - 3:
+                if i == 6:
+                    lines.append(f"  ... {len(self.lowers) - 9} more lower layers ...")
+                continue
             lines.append(f"  lowerdir[{i}]: " + (", ".join(_describe(e) for e in layer) or "-"))
         if self.upper:
             lines.append("  upperdir: " + ", ".join(_describe(e) for e in self.upper))
@@ -102,11 +106,12 @@ class Stack:
 
 
 def _describe(e: Entry) -> str:
+    path = e.path if len(e.path) <= 80 else f"{e.path[:20]}...<{len(e.path)} bytes>...{e.path[-40:]}"
     if e.kind == "file":
-        return f"{e.path}={e.data!r}"
+        return f"{path}={e.data!r}"
     if e.kind in ("symlink", "hardlink"):
-        return f"{e.path}->{e.target}({e.kind})"
-    return f"{e.path}({e.kind})"
+        return f"{path}->{e.target}({e.kind})"
+    return f"{path}({e.kind})"
 
 
 @dataclass(frozen=True)

@@ -77,11 +77,15 @@ LAYERS = 500
 
 
 def _many_layers() -> Stack:
+    """Every layer has /common and /d (so every lookup and readdir of them goes through
+    all 500); every 25th layer adds its own names, whiteouts hide some of those below."""
     layers = []
     for i in range(LAYERS):
-        entries = [file(f"f{i}", str(i)), file("common", f"layer {i}"), file(f"d/x{i}", "x")]
-        if i % 50 == 25:  # hide a file and a dir entry of the layers below
-            entries += [whiteout(f"f{i + 1}"), whiteout(f"d/x{i + 2}")]
+        entries = [file("common", f"layer {i}"), dir_(f"d/in{i % 2}")]
+        if i % 25 == 0:
+            entries += [file(f"f{i}", str(i)), file(f"d/x{i}", "x")]
+        if i % 100 == 50:  # hide a file and a dir entry of the layers below
+            entries += [whiteout(f"f{i + 25}"), whiteout(f"d/x{i + 50}")]
         if i == 100:
             entries += [opaque("o"), file("o/top", "top")]
         if i > 100 and i % 100 == 1:
@@ -98,9 +102,11 @@ MANY_LAYERS = Scenario(
         ok("listdir", "/d"),
         ok("listdir", "/o"),
         ok("read", "/common"),
-        ok("read", f"/f{LAYERS - 1}"),
-        fails(errno.ENOENT, "lstat", "/f26"),
-        ok("append", f"/f{LAYERS - 1}", b"+"),
+        ok("read", f"/f{LAYERS - 100}"),
+        fails(errno.ENOENT, "lstat", "/f75"),
+        fails(errno.ENOENT, "lstat", "/d/x100"),
+        ok("lstat", "/d/in1"),
+        ok("append", f"/f{LAYERS - 100}", b"+"),
         ok("unlink", "/f250"),
         ok("write_file", "/d/new", b"n", 0o644),
     ),

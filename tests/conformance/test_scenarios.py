@@ -137,6 +137,20 @@ LOWER_OPAQUE_AND_WHITEOUTS = Scenario(
     ),
 )
 
+WHITEOUT_IN_UNMERGED_DIR = Scenario(
+    # the kernel reads a directory found in one layer only straight from that layer: its
+    # whiteouts are listed by readdir (d_type DT_CHR) while lookup of them gives ENOENT
+    "whiteout-in-unmerged-lower-dir",
+    Stack(((file("b/a", "a"), whiteout("b/c"), opaque("o"), file("o/x", "x")),
+           (dir_("c"),))),
+    (
+        ok("listdir", "/b"),
+        fails(errno.ENOENT, "lstat", "/b/c"),
+        ok("write_file", "/b/new", b"n", 0o644),
+        ok("listdir", "/b"),
+    ),
+)
+
 COPY_UP_METADATA = Scenario(
     "copy-up-keeps-metadata",
     Stack(((
@@ -181,6 +195,25 @@ ERRNOS = Scenario(
         fails(errno.EINVAL, "rename", "/e", "/e/sub"),
         ok("rename", "/g", "/e/g"),
         ok("rename", "/e/g", "/g2"),
+    ),
+)
+
+SYMLINK_LOOPS = Scenario(
+    # 40 hops at most, then ELOOP (also for a loop met while resolving a parent)
+    "symlink-loops-eloop",
+    Stack(((symlink("b", "/b/a"), symlink("self", "self"), symlink("x", "y"),
+            symlink("y", "x"), file("f", "f")),)),
+    (
+        fails(errno.ELOOP, "lstat", "/b/a"),
+        fails(errno.ELOOP, "read", "/self/f"),
+        fails(errno.ELOOP, "listdir", "/x"),
+        fails(errno.ELOOP, "write_file", "/y/new", b"", 0o644),
+        fails(errno.ELOOP, "link", "/b/a", "/l"),
+        fails(errno.ELOOP, "link", "/f", "/b/a/l"),
+        fails(errno.ELOOP, "rename", "/f", "/x/f"),
+        ok("lstat", "/self"),
+        ok("unlink", "/x"),
+        fails(errno.ENOENT, "listdir", "/y"),
     ),
 )
 
@@ -235,7 +268,8 @@ HARDLINK_BREAKS = Scenario(
 
 SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              ROOT_WHITEOUT_SCOPE, DIR_OVER_WHITEOUT, LOWER_OPAQUE_AND_WHITEOUTS,
-             COPY_UP_METADATA, ERRNOS, RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT,
+             WHITEOUT_IN_UNMERGED_DIR,
+             COPY_UP_METADATA, ERRNOS, SYMLINK_LOOPS, RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT,
              HARDLINK_BREAKS]
 
 
