@@ -6,9 +6,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from helpers import run_build, statuses, write_context
 
-from layerfs.store import Store
+from layerfs.build.builder import BuildOptions, build
+from layerfs.build.explain import StepReport
+from layerfs.errors import BuildFailed
+from layerfs.store import Store, import_rootfs
 
 GOOD = """FROM busybox
 WORKDIR /app
@@ -80,3 +84,31 @@ def test_arg_change_names_old_and_new(store: Store, busybox: str, tmp_path: Path
     no_cache = run_build(store, ctx, build_args={"VERSION": "2"}, no_cache=True)
     assert set(statuses(no_cache)) == {"MISS"} and no_cache.steps[1].reason == "--no-cache"
     assert run_build(store, ctx, build_args={"VERSION": "2"}).steps[2].status == "HIT"
+
+
+def test_base_change_and_collected_blobs(store: Store, busybox: str, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": (
+        "FROM busybox\nCOPY f /f\nRUN echo ran > /ran\nONBUILD RUN echo child > /child\n"),
+        "f": "f"})
+    first = run_build(store, ctx, tags=("parent",))
+    blob = store.image("parent").layers()[-1].digest()
+    # removing the image collects its blobs; the cache keeps the layers and re-makes them
+    store.remove_images(["parent"])
+    again = run_build(store, ctx, tags=("parent",))
+    assert set(statuses(again)) == {"HIT"} and again.image.id == first.image.id
+    assert store.image("parent").layers()[-1].digest() == blob
+    # ONBUILD triggers of a base run in the child, which does not inherit them
+    child = write_context(tmp_path / "child", {"Dockerfile": "FROM parent\nCMD [\"sh\"]\n"})
+    built = run_build(store, child, tags=("child",))
+    assert [r.instruction for r in built.steps][1] == "RUN echo child > /child"
+    assert store.image("child").config().config.onbuild == ()
+    # a new base under the same name: FROM misses and says so
+    rootfs = tmp_path / "rootfs2"
+    (rootfs / "bin").mkdir(parents=True)
+    (rootfs / "bin/busybox").write_bytes(b"not really")
+    import_rootfs(store, str(rootfs), ["busybox:latest"])
+    result_steps: list[StepReport] = []
+    with pytest.raises(BuildFailed):  # the new "busybox" has no shell
+        build(store, BuildOptions(str(ctx)), on_step=result_steps.append)
+    assert result_steps[0].status == "MISS"
+    assert result_steps[0].reason.startswith("base image changed: sha256:")

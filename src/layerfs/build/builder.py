@@ -162,6 +162,14 @@ class _Builder:
 
     def _stage(self, stage: stages.Stage) -> _State:
         state = self._from(stage)
+        triggers = state.result.config.config.onbuild
+        if triggers:
+            # docker runs the base's ONBUILD triggers right after FROM; the new image
+            # does not inherit them
+            config = state.result.config.with_config(onbuild=())
+            state = replace(state, result=StepResult(config, state.result.layers))
+            for ins in parse("\n".join(triggers), f"ONBUILD of {stage.base}").instructions:
+                state = self._instruction(state, ins)
         for ins in stage.instructions:
             state = self._instruction(state, ins)
         return state

@@ -15,6 +15,7 @@ from layerfs.archive.apply import apply_tar
 from layerfs.archive.compress import decompressed
 from layerfs.build import copy as copying
 from layerfs.build.cache import LayerRef, StepResult
+from layerfs.build.output import check_layer_count
 from layerfs.build.run import Output, RunExecutor, RunRequest
 from layerfs.errors import InvalidInput
 from layerfs.oci.history import HistoryEntry
@@ -44,6 +45,7 @@ def _top(parent: StepResult) -> str | None:
 
 
 def _commit(ctx: LayerContext, parent: StepResult, upper: str, created_by: str) -> StepResult:
+    check_layer_count(len(parent.layers) + 1)  # refuse before making the 500th layer
     top = parent.layers[-1].chain_id if parent.layers else None
     new = layer_from_upper(ctx.store, ctx.ingest, upper, top,
                            source_date_epoch=ctx.source_date_epoch)

@@ -114,9 +114,8 @@ class ContainerExecutor:
         null = os.open(os.devnull, os.O_RDONLY)
         try:
             launched = runtime.launch(key, bundle, (null, w, w))
-        except BaseException:
-            pump.join(timeout=0)
-            raise
+        except RuntimeError as e:  # the runtime could not start the command
+            raise BuildFailed(f"RUN could not start: {e}") from None
         finally:
             os.close(w)
             os.close(null)
