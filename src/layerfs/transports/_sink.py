@@ -87,9 +87,7 @@ class TarSink:
         self.path = path
         self._tmp = f"{path}.tmp-{os.getpid()}"
         self._file = open(self._tmp, "wb")  # noqa: SIM115 - closed in commit/abort
-        self._tar = tarfile.open(  # noqa: SIM115 - closed in commit
-            fileobj=self._file, mode="w", format=tarfile.PAX_FORMAT
-        )
+        self._offset = 0
         self._names: set[str] = set()
         self._dirs: set[str] = set()
 
@@ -112,26 +110,39 @@ class TarSink:
             d = "/".join(parts[:i])
             if d not in self._dirs:
                 self._dirs.add(d)
-                self._tar.addfile(self._info(d, 0, tarfile.DIRTYPE))
+                self._header(self._info(d, 0, tarfile.DIRTYPE))
 
     def put(self, name: str, stream: BinaryIO, size: int) -> None:
         name = clean_name(name, self.path)
         self._parents(name)
-        self._tar.addfile(self._info(name, size))
+        self._header(self._info(name, size))
         _copy_exact(stream, self._file, size, name)
-        # tarfile's own bookkeeping: pad the member to a 512-byte block
-        blocks, rem = divmod(size, tarfile.BLOCKSIZE)
+        self._pad(size)
+        self._names.add(name)
+
+    def _header(self, info: tarfile.TarInfo) -> None:
+        # headers written by hand: the data is streamed after them (tarfile would want a
+        # file object it reads itself, and newer Pythons refuse a header alone)
+        buf = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+        self._file.write(buf)
+        self._offset += len(buf)
+
+    def _pad(self, size: int) -> None:
+        rem = size % tarfile.BLOCKSIZE
         if rem:
             self._file.write(tarfile.NUL * (tarfile.BLOCKSIZE - rem))
-            blocks += 1
-        self._tar.offset += blocks * tarfile.BLOCKSIZE
-        self._names.add(name)
+        self._offset += size + ((tarfile.BLOCKSIZE - rem) if rem else 0)
 
     def put_bytes(self, name: str, data: bytes) -> None:
         self.put(name, io.BytesIO(data), len(data))
 
     def commit(self) -> None:
-        self._tar.close()
+        end = tarfile.NUL * (2 * tarfile.BLOCKSIZE)  # end of archive, padded to a record
+        self._file.write(end)
+        self._offset += len(end)
+        rem = self._offset % tarfile.RECORDSIZE
+        if rem:
+            self._file.write(tarfile.NUL * (tarfile.RECORDSIZE - rem))
         self._file.flush()
         os.fsync(self._file.fileno())
         self._file.close()
