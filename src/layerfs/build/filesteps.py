@@ -19,7 +19,7 @@ from layerfs.build.output import check_layer_count
 from layerfs.build.run import Output, RunExecutor, RunRequest
 from layerfs.errors import InvalidInput
 from layerfs.oci.history import HistoryEntry
-from layerfs.runtime.filesystem import HIDDEN_FILES, HIDDEN_TREES
+from layerfs.runtime.filesystem import HIDDEN_FILES, HIDDEN_TREES, _own_attrs_changed
 from layerfs.store.commit import created_now, layer_from_upper
 from layerfs.store.durable import remove_tree
 from layerfs.union.view import UnionView
@@ -75,17 +75,6 @@ def run_step(ctx: LayerContext, parent: StepResult, executor: RunExecutor,
         snapshots.remove(key)
 
 
-def _same_attrs(path: str, upper: str, lowers: list[str]) -> bool:
-    new = os.lstat(upper + path)
-    for lower in lowers:
-        try:
-            old = os.lstat(lower + path)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        return (old.st_mode, old.st_uid, old.st_gid) == (new.st_mode, new.st_uid, new.st_gid)
-    return True  # made only to hold a stub
-
-
 def drop_runtime_stubs(upper: str, lowers: list[str]) -> None:
     """Remove from a RUN's upper dir what the runtime made, not the command: the mount
     points of /proc, /sys, /dev and the bind targets /etc/hosts, /etc/hostname,
@@ -97,8 +86,10 @@ def drop_runtime_stubs(upper: str, lowers: list[str]) -> None:
         if os.path.lexists(full):
             remove_tree(full)
     etc = upper + "/etc"
-    if os.path.isdir(etc) and not os.listdir(etc) and _same_attrs("/etc", upper, lowers):
-        os.rmdir(etc)
+    if os.path.isdir(etc) and not os.listdir(etc):
+        in_lowers = any(os.path.lexists(lower + "/etc") for lower in lowers)
+        if not in_lowers or not _own_attrs_changed("/etc", upper, lowers):
+            os.rmdir(etc)
 
 
 def union_of(ctx: LayerContext, parent: StepResult, *, writable: bool) -> UnionView:
