@@ -8,6 +8,7 @@ import base64
 import hashlib
 import json
 import re
+import ssl
 import threading
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,8 @@ class State:
     drops: int = 0
     range_ok: bool = True
     overrides: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
+    redirect_blobs: bool = False  # blob GETs answer 307 to /storage/ on host "localhost"
+    storage_auth: list[str | None] = field(default_factory=list)  # Authorization seen there
     port: int = 0
 
 
@@ -83,6 +86,9 @@ class Handler(BaseHTTPRequestHandler):
         if url.path in s.overrides:
             code, headers, data = s.overrides[url.path]
             return self._reply(code, data, headers)
+        if url.path.startswith("/storage/"):
+            s.storage_auth.append(self.headers.get("Authorization"))
+            return self._reply(200, s.blobs[url.path.removeprefix("/storage/")])
         if url.path == "/token":
             want = "Basic " + base64.b64encode(f"{s.user[0]}:{s.user[1]}".encode()).decode()
             if self.headers.get("Authorization") != want:
@@ -117,6 +123,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(404, b'{"errors":[{"code":"BLOB_UNKNOWN","message":"x"}]}')
         if self.command == "HEAD":
             return self._reply(200, b"", {"Content-Length": str(len(data))})
+        if s.redirect_blobs:
+            scheme = "https" if isinstance(self.connection, ssl.SSLSocket) else "http"
+            location = f"{scheme}://localhost:{s.port}/storage/{ref}"
+            return self._reply(307, b"", {"Location": location})
         start = 0
         rng = self.headers.get("Range")
         if rng and s.range_ok:
@@ -180,11 +190,16 @@ class _Server(ThreadingHTTPServer):
 
 
 @contextmanager
-def fake_registry() -> Iterator[State]:
-    """Serve a fresh registry on 127.0.0.1:<free port> while the context lasts."""
+def fake_registry(tls: tuple[str, str] | None = None) -> Iterator[State]:
+    """Serve a fresh registry on 127.0.0.1:<free port> while the context lasts; over
+    https when `tls` is (certificate file, key file)."""
     state = State()
     handler = type("H", (Handler,), {"state": state})
     server = _Server(("127.0.0.1", 0), handler)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*tls)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     state.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()

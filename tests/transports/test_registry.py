@@ -6,6 +6,8 @@ the store unchanged."""
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -221,3 +223,28 @@ def test_plain_layers_are_gzipped_for_a_push(reg, store, tmp_path):
     assert [lay.diff_id() for lay in pulled.layers()] == [lay.diff_id() for lay in plain.layers()]
     store.remove_images(["sample:1"])
     assert add_image(store, pulled, ["gz:1"]).id == image_id
+
+
+def test_blob_redirect_drops_authorization_on_another_host(reg, store):
+    reg.auth = "bearer"
+    creds = Credentials(*reg.user)
+    _push(reg, store, creds=creds)
+    store.remove_images(["sample:1"])
+    reg.redirect_blobs = True
+    rec = add_image(store, open_image(_client(reg, creds), _ref(reg)), ["back:1"])
+    assert rec.tags == ("back:1",)
+    assert reg.storage_auth and reg.storage_auth == [None] * len(reg.storage_auth)
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_https_unverified_and_verified(store, tmp_path):
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-keyout", key, "-out", cert],
+                   check=True, capture_output=True)
+    with fake_registry(tls=(cert, key)) as reg:
+        _push(reg, store)  # tls_verify=False: https without verification
+        assert any(line.startswith("PUT /v2/app/manifests/1") for line in reg.log)
+        strict = RegistryClient(f"127.0.0.1:{reg.port}", tls_verify=True, creds=None)
+        with pytest.raises(OSError, match="CERTIFICATE_VERIFY_FAILED"):
+            open_image(strict, _ref(reg))
