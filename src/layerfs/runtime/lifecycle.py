@@ -17,7 +17,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -27,13 +26,13 @@ from layerfs.runtime import containers as records
 from layerfs.runtime.chroot import Chroot
 from layerfs.runtime.containers import DEAD, RUNNING, Container, RunConfig, VolumeMount
 from layerfs.runtime.monitor import (
-    ENV_FD,
     Session,
     become_subreaper,
     finalize,
     holding_monitor_lock,
     monitor_alive,
     monitor_lock_path,
+    spawn_monitor,
 )
 from layerfs.runtime.rootfs import mount_rootfs, umount_rootfs, write_etc_files
 from layerfs.runtime.runc import Runc, runc_binary, signal_number
@@ -109,7 +108,7 @@ def prepare(store: Store, c: Container) -> Container:
         )
         path = records.path_of(store, c.id, records.SPEC)
         with open(path + ".tmp", "w") as f:
-            json.dump(spec, f, indent=1)
+            json.dump(spec, f)
         os.replace(path + ".tmp", path)
     except BaseException:
         umount_rootfs(store, c.id)
@@ -129,17 +128,7 @@ def start(store: Store, ref: str) -> Container:
     runtime_for(store)  # fail early with a clear message
     prepare(store, c)
     r, w = os.pipe()
-    env = {**os.environ, ENV_FD: str(w), "LAYERFS_ROOT": store.paths.root}
-    with open(records.path_of(store, c.id, "monitor.log"), "ab") as errors:
-        subprocess.Popen(
-            [sys.executable, "-m", "layerfs.runtime.monitor", store.paths.root, c.id],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=errors,  # the monitor's own tracebacks, if any
-            start_new_session=True,
-            pass_fds=(w,),
-            env=env,
-        )
+    spawn_monitor(store.paths.root, c.id, w, records.path_of(store, c.id, "monitor.log"))
     os.close(w)
     with os.fdopen(r) as reader:
         answer = reader.read().strip()

@@ -6,9 +6,9 @@ a free lock with the record still saying "running" means the monitor died (kill 
 which `lifecycle.refresh` repairs. It is a child subreaper, so the container's init
 (left by `runc run --detach`) is its child and its exit status is known.
 
-Detached (`layerfs run -d`, `start`): `python -m layerfs.runtime.monitor ROOT ID`, in a
-new session, reports "ok" or "error: ..." on the fd in $LAYERFS_MONITOR_FD once the
-container runs, then outlives the `layerfs` command. The container's stdout and stderr
+Detached (`layerfs run -d`, `start`): `spawn_monitor` double-forks (no exec: the modules
+are already loaded) a process in a new session that reports "ok" or "error: ..." on a
+pipe once the container runs, then outlives the `layerfs` command. The container's stdout and stderr
 go straight to `container.log` (a pty's output is copied there with `-t`).
 Attached (`layerfs run` without -d): the same steps in the `layerfs` process, the
 output copied to the terminal and to the log.
@@ -26,7 +26,9 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO
 
 from layerfs.errors import Conflict
@@ -34,10 +36,10 @@ from layerfs.runtime import containers as records
 from layerfs.runtime.containers import EXITED, LOG, RUNNING, Container
 from layerfs.runtime.rootfs import umount_rootfs
 from layerfs.runtime.runc import Launched
+from layerfs.store.paths import StorePaths
 
 PR_SET_CHILD_SUBREAPER = 36
 MONITOR_LOCK = "monitor.lock"
-ENV_FD = "LAYERFS_MONITOR_FD"
 
 
 def monitor_lock_path(store, cid: str) -> str:  # type: ignore[no-untyped-def]
@@ -212,14 +214,63 @@ def finalize(store, cid: str, runtime, code: int | None) -> Container:  # type: 
     )
 
 
-def run_detached_monitor(root: str, cid: str) -> int:
-    """The body of the detached monitor process (see the module docstring)."""
-    from layerfs.runtime.lifecycle import remove_after_exit, runtime_for
-    from layerfs.store.store import Store
+def spawn_monitor(root: str, cid: str, ready: int, log: str) -> None:
+    """Start the detached monitor of container `cid` (double fork, new session, stdio on
+    /dev/null, stderr appended to `log`); it writes its answer on the fd `ready`. The
+    caller must have no other threads (fork)."""
+    pid = os.fork()
+    if pid:
+        os.waitpid(pid, 0)  # the intermediate child exits at once
+        return
+    code = 1
+    try:
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        devnull = os.open(os.devnull, os.O_RDWR)
+        errors = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)
+        os.dup2(errors, 2)
+        # nothing of the parent's (its sqlite connection, its locks) stays open here
+        os.closerange(3, ready)
+        os.closerange(ready + 1, 65536)
+        code = run_detached_monitor(root, cid, ready)
+    except BaseException:  # a monitor must never return into the caller's code
+        traceback.print_exc()
+    finally:
+        os._exit(code)
 
-    ready = int(os.environ.pop(ENV_FD))
-    os.set_inheritable(ready, False)
-    store = Store.open(root)
+
+@dataclass(frozen=True)
+class PathsOnly:
+    """The part of a `Store` the monitor uses: its paths. A forked process must not open
+    SQLite again (the parent's connection state is inherited), so the monitor touches
+    only the container's own files and leaves the rows to `layerfs` commands."""
+
+    paths: StorePaths
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+def _auto_remove(root: str, cid: str) -> None:
+    """`run --rm -d`: remove the container through a fresh process (it needs SQLite)."""
+    code = "from layerfs.cli.main import main; main()"
+    env = {**os.environ, "LAYERFS_ROOT": root}
+    subprocess.run(
+        [sys.executable, "-c", code, "rm", "-f", cid],
+        env=env,
+        check=False,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def run_detached_monitor(root: str, cid: str, ready: int) -> int:
+    """The body of the detached monitor process (see the module docstring)."""
+    from layerfs.runtime.lifecycle import runtime_for
+
+    store = PathsOnly(StorePaths(root))
     try:
         c = records.read(store, cid)
         with holding_monitor_lock(store, cid):
@@ -236,11 +287,7 @@ def run_detached_monitor(root: str, cid: str) -> int:
             os.close(ready)
             final = session.finish(launched)
         if final.config.auto_remove:
-            remove_after_exit(store, cid)
+            _auto_remove(root, cid)
         return 0
     finally:
         store.close()
-
-
-if __name__ == "__main__":
-    sys.exit(run_detached_monitor(sys.argv[1], sys.argv[2]))
