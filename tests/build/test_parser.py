@@ -6,7 +6,7 @@ import pytest
 
 from layerfs.build.args import ArgScope, global_scope, parse_build_args
 from layerfs.build.parser import DockerfileError, parse
-from layerfs.build.words import expand_word, split_words
+from layerfs.build.words import expand_word, split_words, substitute
 
 
 def test_directives_continuations_comments() -> None:
@@ -67,6 +67,7 @@ def test_word_expansion() -> None:
     assert expand_word("${B:-def}${E:-e}${E-f}${A:+set}${B+no}", env) == "defeset"
     assert expand_word("\\$A", env) == "$A"
     assert split_words('K="a b" L=c\\ d M', env) == ["K=a b", "L=c d", "M"]
+    assert substitute('say "$A" \'${B:-x}\' \\$A', env) == 'say "1" \'x\' $A'
 
 
 def test_arg_scoping() -> None:

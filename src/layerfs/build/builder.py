@@ -32,7 +32,7 @@ from layerfs.build.owner import resolve_owner
 from layerfs.build.parser import Instruction, parse
 from layerfs.build.run import ContainerExecutor, Output, RunExecutor, RunRequest
 from layerfs.build.squash import squash
-from layerfs.build.words import expand_word, split_words
+from layerfs.build.words import expand_word, split_words, substitute
 from layerfs.digest import Digest
 from layerfs.errors import InvalidInput, NotFound
 from layerfs.oci.config import ImageConfig
@@ -241,8 +241,9 @@ class _Builder:
                 for n in [w.partition("=")[0] for w in split_words(
                     ins.rest, state.args.expansion_env(), self.escape)])
             state = replace(state, args=scope)
+            as_written = "ARG " + " ".join(ins.rest.split())  # BuildKit's history: the definition
             return self._step(state, ins, StepInputs(state.key, "ARG", text),
-                              lambda: self._history(state.result, text))
+                              lambda: self._history(state.result, as_written))
         if ins.keyword in METADATA:
             config, text = apply_metadata(ins, state.result.config, self._env(state),
                                           self.escape, state.cmd_set)
@@ -283,7 +284,10 @@ class _Builder:
         env = {**state.result.config.config.env_dict(), **state.args.run_env()}
         self.used_args.update(state.args.values)
         shown = " ".join(argv) if ins.exec_args is None else json.dumps(list(argv))
-        created_by = f"RUN {shown} # buildkit"
+        scope = state.args.cache_scope()
+        pairs = " ".join(f"{k}={v}" for k, v in scope.items())
+        args = f"|{len(scope)} {pairs} " if scope else ""
+        created_by = f"RUN {args}{shown} # buildkit"  # BuildKit's form, build args first
         text = f"RUN {json.dumps(list(argv))}" + (f" --network={network}" if network == "host"
                                                    else "")
         inputs = StepInputs(state.key, "RUN", text, state.args.cache_scope())
@@ -312,7 +316,9 @@ class _Builder:
         if ins.heredocs:
             words = split_words(ins.rest, env, self.escape)
             dest_arg = words[-1]
-            root = filesteps.heredoc_files(self.ctx, [(h.name, h.content) for h in ins.heredocs])
+            root = filesteps.heredoc_files(self.ctx, [
+                (h.name, substitute(h.content, env, self.escape) if h.expand else h.content)
+                for h in ins.heredocs])
             tree: SourceTree = ContextTree(root)
             srcs, keep_owner = [h.name for h in ins.heredocs], False
         else:

@@ -22,6 +22,22 @@ def expand_word(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
     return "".join(_Lexer(text, env, escape).words(split=False))
 
 
+def substitute(text: str, env: Mapping[str, str], escape: str = "\\") -> str:
+    """Only the variables of `text` substituted (quotes and other characters kept): an
+    unquoted heredoc's body; `escape` before `$` keeps the `$`."""
+    lexer = _Lexer(text, env, escape)
+    out: list[str] = []
+    while lexer.pos < len(text):
+        ch = lexer.take()
+        if ch == escape and lexer.peek() == "$":
+            out.append(lexer.take())
+        elif ch == "$":
+            out.append(lexer._dollar())
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def split_words(text: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
     """`text` substituted and split on unquoted blanks (quotes removed)."""
     return _Lexer(text, env, escape).words(split=True)
