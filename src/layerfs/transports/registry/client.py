@@ -218,11 +218,12 @@ class RegistryClient:
             if resp.status == 401 and attempt == 0 and (body is None or isinstance(body, bytes)):
                 old = self._challenge
                 self._note_challenge(resp)
-                resp.close()
-                if self._challenge is None or (old == self._challenge and
-                                               self._challenge.scheme == "basic"):
-                    break
-                continue
+                ch = self._challenge
+                # a new challenge, or a bearer token to fetch again, is worth one retry;
+                # the same basic challenge again means the credentials are wrong
+                if ch is not None and not (ch == old and ch.scheme == "basic"):
+                    resp.close()
+                    continue
             if resp.status in ok:
                 return resp
             break
