@@ -17,7 +17,8 @@ BUSYBOX = "/bin/busybox"
 
 
 def make_busybox_rootfs(root: Path) -> None:
-    """A tiny alpine-like root: busybox, its applets as symlinks, /etc/passwd, /tmp."""
+    """A tiny alpine-like root: busybox, its applets as symlinks, /etc/passwd and group,
+    empty /etc/hosts, hostname, resolv.conf and /dev /proc /sys /run (no mount stubs)."""
     for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "tmp", "root", "var/cache", "dev",
               "proc", "sys", "run"):
         (root / d).mkdir(parents=True, exist_ok=True)
@@ -50,11 +51,12 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
-def busybox(store: Store, tmp_path: Path) -> str:
+def busybox(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    need_root()
     if not os.path.exists(BUSYBOX):
         pytest.skip("busybox-static is not installed")
     rootfs = tmp_path / "busybox-rootfs"
     make_busybox_rootfs(rootfs)
-    os.environ.setdefault("SOURCE_DATE_EPOCH", "0")
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
     import_rootfs(store, str(rootfs), ["busybox:latest"])
     return "busybox:latest"

@@ -18,6 +18,7 @@ from layerfs.build.output import check_layer_count
 from layerfs.cli.main import cli
 from layerfs.errors import BuildFailed, InvalidInput
 from layerfs.store import Store, import_rootfs
+from layerfs.store.durable import mounted_under
 from layerfs.union.view import UnionView
 
 # the seed's Part 4 lab, `apk` replaced by a shell step making and deleting a cache
@@ -85,6 +86,7 @@ RUN exit 3
 FROM busybox
 COPY --from=build --chown=app:staff --chmod=0640 /out /dist/
 COPY --from=0 /out/top /single
+COPY --from=busybox /etc/passwd /from-image
 """})
     result = run_build(store, ctx, tags=("final",))
     assert "unused" not in {r.stage for r in result.steps}  # not needed: not built
@@ -93,11 +95,15 @@ COPY --from=0 /out/top /single
     st = view.lstat("/dist/sub/bin")
     assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1000, 50, 0o640)
     assert view.read_bytes("/dist/sub/bin") == b"built\n" and view.read_bytes("/single") == b"x\n"
-    assert len(image.config().diff_ids) == 3
+    assert view.read_bytes("/from-image").startswith(b"root:x:0:0")
+    assert len(image.config().diff_ids) == 4
     target = run_build(store, ctx, target="build")
     assert {r.stage for r in target.steps} == {"build"} and set(statuses(target)) == {"HIT"}
     with pytest.raises(BuildFailed, match="returned a non-zero code: 3"):
         run_build(store, ctx, target="unused")
+    # a failed RUN leaves no snapshot and no mount behind
+    assert [s.name for s in store.snapshots.walk() if s.kind == "active"] == []
+    assert mounted_under(store.paths.root) == []
 
 
 def test_copy_wildcards_dirs_and_add(store: Store, busybox: str, tmp_path: Path) -> None:

@@ -65,7 +65,7 @@ def _conf(tmp: Path) -> Path:
 
 
 @pytest.fixture
-def peers(tmp_path: Path) -> Iterator[dict[str, list[str]]]:
+def peers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, list[str]]]:
     if os.geteuid() != 0:
         pytest.skip("buildah/podman comparisons run as root here")
     missing = [t for t in TOOLS if shutil.which(t) is None]
@@ -73,13 +73,12 @@ def peers(tmp_path: Path) -> Iterator[dict[str, list[str]]]:
         pytest.skip(f"not installed: {missing}")
     root = tmp_path / "peers"
     root.mkdir()
-    os.environ["CONTAINERS_CONF"] = str(_conf(root))
+    monkeypatch.setenv("CONTAINERS_CONF", str(_conf(root)))
     runroot = tempfile.mkdtemp(prefix="lfb-", dir="/tmp")  # podman: at most 50 characters
     common = ["--root", str(root / "storage"), "--runroot", runroot]
     try:
         yield {t: [t, *common] for t in TOOLS}
     finally:
-        os.environ.pop("CONTAINERS_CONF", None)
         for where in (str(root), runroot):
             for target in sorted(mounted_under(where), reverse=True):
                 kernel.umount(target, lazy=True)
