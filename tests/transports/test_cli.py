@@ -62,3 +62,10 @@ def test_push_pull_commands(store):
                        code=1)
         assert "HTTP 404" in missing and "MANIFEST_UNKNOWN" in missing
         assert not [n for n in os.listdir(store.paths.root) if ".tmp-" in n]
+        # skopeo's per-side options
+        other = f"docker://127.0.0.1:{reg.port}/team/copy:1"
+        _run(store, "copy", "-q", "--src-tls-verify=false", "--dest-tls-verify=false",
+             f"docker://{dest}", other)
+        refused = _run(store, "copy", "-q", "--src-tls-verify=false", f"docker://{dest}",
+                       f"docker://127.0.0.1:{reg.port}/team/copy:2", code=1)
+        assert "cannot connect" in refused

@@ -88,8 +88,9 @@ def _mount_from(src: Location, dst: Location) -> list[str]:
 
 
 def copy_image(src: Location, dst: Location, opts: RegistryOptions, root: str | None,
-               quiet: bool) -> str:
-    """Copy one image; what identifies it at the destination."""
+               quiet: bool, dst_opts: RegistryOptions | None = None) -> str:
+    """Copy one image; what identifies it at the destination. `opts` reach the source
+    (and the destination, unless `dst_opts` are given)."""
     uses_store = "store" in (src.transport, dst.transport)
     bars = _Bars(quiet)
     with contextlib.ExitStack() as stack:
@@ -99,16 +100,25 @@ def copy_image(src: Location, dst: Location, opts: RegistryOptions, root: str | 
             dst = Location("store", (location_tags(src) or [""])[0])
         with bars.running():
             observed = bars.wrap(str(src))(image)
-            return write_image(dst, observed, opts, store, _mount_from(src, dst))
+            return write_image(dst, observed, dst_opts or opts, store, _mount_from(src, dst))
 
 
 @click.command("copy")
 @click.argument("source")
 @click.argument("destination")
 @_registry_options
+@click.option("--src-tls-verify", type=click.BOOL, default=None,
+              help="--tls-verify for the source only (skopeo's option).")
+@click.option("--dest-tls-verify", type=click.BOOL, default=None,
+              help="--tls-verify for the destination only.")
+@click.option("--src-creds", metavar="USER[:PASS]", help="Credentials for the source only.")
+@click.option("--dest-creds", metavar="USER[:PASS]",
+              help="Credentials for the destination only.")
 @root_option
 def copy_cmd(source: str, destination: str, platform: str | None, tls_verify: bool,
-             creds: str | None, chunk_size: int | None, quiet: bool, root: str | None) -> None:
+             creds: str | None, chunk_size: int | None, quiet: bool,
+             src_tls_verify: bool | None, dest_tls_verify: bool | None,
+             src_creds: str | None, dest_creds: str | None, root: str | None) -> None:
     """Copy an image between transports (skopeo's names): oci:DIR[:TAG],
     oci-archive:FILE[:TAG], docker-archive:FILE[:REF], docker://HOST/REPO[:TAG], and the
     store as NAME or store:NAME. Prints the digest (or image id) at the destination.
@@ -119,9 +129,12 @@ def copy_cmd(source: str, destination: str, platform: str | None, tls_verify: bo
       layerfs copy oci:/tmp/layout:busybox docker://127.0.0.1:5000/busybox:1 --tls-verify=false
       layerfs copy docker-archive:busybox.tar store:busybox:saved
     """
-    opts = _opts(platform, tls_verify, creds, chunk_size)
-    click.echo(copy_image(Location.parse(source), Location.parse(destination), opts, root,
-                          quiet))
+    src_opts = _opts(platform, tls_verify if src_tls_verify is None else src_tls_verify,
+                     src_creds or creds, chunk_size)
+    dst_opts = _opts(platform, tls_verify if dest_tls_verify is None else dest_tls_verify,
+                     dest_creds or creds, chunk_size)
+    click.echo(copy_image(Location.parse(source), Location.parse(destination), src_opts, root,
+                          quiet, dst_opts))
 
 
 @click.command("pull")
