@@ -46,6 +46,9 @@ def test_save_load_both_formats(store, tmp_path):
         _run(store, "save", "-o", str(out), "--format", fmt, "sample:1")
         _run(store, "rmi", "sample:1")
         assert _run(store, "load", "-q", "-i", str(out)) == "Loaded image: sample:1\n"
+    with open(tmp_path / "oci-archive.tar", "rb") as f:
+        piped = CliRunner().invoke(cli, ["--root", store.paths.root, "load"], input=f.read())
+    assert piped.exit_code == 0 and piped.output == "Loaded image: sample:1\n", piped.output
     err = _run(store, "load", "-i", str(tmp_path / "missing.tar"), code=1)
     assert err.startswith("layerfs: error:") and "missing.tar" in err
 

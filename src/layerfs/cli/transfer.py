@@ -4,7 +4,9 @@ load, save. Progress bars (rich) go to stderr, only on a terminal and never with
 from __future__ import annotations
 
 import contextlib
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -176,20 +178,31 @@ def push_cmd(image: str, destination: str | None, platform: str | None, tls_veri
 
 
 @click.command("load")
-@click.option("-i", "--input", "input_", metavar="FILE", required=True,
-              help="The archive (docker-archive or oci-archive, detected).")
+@click.option("-i", "--input", "input_", metavar="FILE", default="-", show_default=True,
+              help="The archive (docker-archive or oci-archive, detected; - is stdin).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the loaded names/IDs.")
 @root_option
 def load_cmd(input_: str, quiet: bool, root: str | None) -> None:
-    """Load the images of a docker-archive or oci-archive (docker save / podman save).
+    """Load the images of a docker-archive or oci-archive (docker save / podman save),
+    plain or compressed.
 
     \b
-    Example:
+    Examples:
       layerfs load -i busybox.tar
+      podman save busybox | layerfs load
     """
     bars = _Bars(quiet)
-    with open_store(root) as store, bars.running():
-        records = loadsave.load(store, input_, bars.wrap(input_))
+    with contextlib.ExitStack() as stack:
+        if input_ == "-":
+            if sys.stdin.isatty():
+                raise click.UsageError("refusing to read an archive from a terminal: use -i FILE")
+            spool = stack.enter_context(tempfile.NamedTemporaryFile(prefix="layerfs-load-"))
+            shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+            spool.flush()
+            input_ = spool.name
+        store = stack.enter_context(open_store(root))
+        with bars.running():
+            records = loadsave.load(store, input_, bars.wrap(input_))
     for rec, tags in records:
         for name in tags:
             click.echo(f"Loaded image: {name}")
