@@ -95,6 +95,17 @@ class Summary:
     reclaimable: int
 
 
+def _summed(kind: str, items: list[Item]) -> Summary:
+    """A df line whose objects do not share bytes: sums of their sizes."""
+    return Summary(
+        kind,
+        len(items),
+        sum(i.active for i in items),
+        sum(i.size for i in items),
+        sum(i.size for i in items if i.reclaimable),
+    )
+
+
 def _chain(store: Store, top: Digest | None) -> list[Digest]:
     out = []
     while top is not None:
@@ -213,19 +224,7 @@ class Accounting:
                 self.bytes_of(all_image_parts),
                 self.image_reclaimable(),
             ),
-            Summary(
-                "Containers",
-                len(cons),
-                sum(i.active for i in cons),
-                sum(i.size for i in cons),
-                sum(i.size for i in cons if i.reclaimable),
-            ),
-            Summary(
-                "Local Volumes",
-                len(vols),
-                sum(i.active for i in vols),
-                sum(i.size for i in vols),
-                sum(i.size for i in vols if i.reclaimable),
-            ),
+            _summed("Containers", cons),
+            _summed("Local Volumes", vols),
             Summary("Build Cache", n_cache, 0, cache_size, cache_size),
         ]
