@@ -110,8 +110,11 @@ def encode(image: Image, *, family: str | None = None) -> Encoded:
         if d is None or d.digest != lay.digest() or d.size != lay.size():
             d = Descriptor(lay.media_type(), lay.digest(), lay.size())
         descs.append(d)
-    config_desc = Descriptor(manifest.config.media_type, Digest.of_bytes(config_bytes),
-                             len(config_bytes))
+    config_desc = manifest.config
+    if config_desc.digest != Digest.of_bytes(config_bytes) or config_desc.size != len(
+            config_bytes):
+        config_desc = Descriptor(config_desc.media_type, Digest.of_bytes(config_bytes),
+                                 len(config_bytes))
     rebuilt = Manifest(config_desc, tuple(descs), manifest.media_type, manifest.annotations,
                        manifest.subject, manifest.artifact_type)
     if family == "oci" and rebuilt.media_type != mt.OCI_MANIFEST:
