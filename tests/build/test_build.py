@@ -6,7 +6,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -200,3 +203,32 @@ def test_cli_explain_json(store: Store, busybox: str, tmp_path: Path) -> None:
     steps = json.loads(out.output)["steps"]
     assert [s["status"] for s in steps] == ["HIT", "MISS", "MISS"]
     assert steps[1]["reason"] == "arg V changed: 1 -> 2"
+
+
+def test_a_killed_build_leaves_nothing_for_the_next(store: Store, busybox: str, tmp_path: Path
+                                                    ) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": (
+        "FROM busybox\nRUN touch /started && sleep 4242\n")})
+    script = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from helpers import run_build\nfrom pathlib import Path\nfrom layerfs.store import Store\n"
+        f"with Store.open({store.paths.root!r}) as s:\n    run_build(s, Path({str(ctx)!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 30
+        while not any("/merged" in m for m in mounted_under(store.paths.root)):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.kill()  # kill -9 of the builder while its RUN runs
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo next\n")
+    run_build(store, ctx)
+    assert [s.name for s in store.snapshots.walk() if s.kind == "active"] == []
+    assert mounted_under(store.paths.root) == []
+    running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert "sleep 4242" not in running  # the orphaned RUN command was killed

@@ -134,6 +134,7 @@ class _Builder:
         self.plan = plan
         matcher = IgnoreMatcher(load_ignore_file(self.opts.context, self.opts.dockerfile))
         self.context = ContextTree(self.opts.context, matcher)
+        filesteps.reap_stale_steps(self.store)
         with self.store.ingest() as ingest:
             self.ctx = filesteps.LayerContext(self.store, ingest, _sde(), self.on_output)
             for stage in stages.needed(plan, target, scope.expansion_env(), self.escape):

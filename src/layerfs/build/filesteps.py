@@ -20,8 +20,11 @@ from layerfs.build.run import Output, RunExecutor, RunRequest
 from layerfs.errors import InvalidInput
 from layerfs.oci.history import HistoryEntry
 from layerfs.runtime.filesystem import HIDDEN_FILES, HIDDEN_TREES, _own_attrs_changed
+from layerfs.runtime.lifecycle import runtime_for
+from layerfs.runtime.rootfs import umount_rootfs
 from layerfs.store.commit import created_now, layer_from_upper
 from layerfs.store.durable import remove_tree
+from layerfs.store.lock import is_free
 from layerfs.union.view import UnionView
 
 if TYPE_CHECKING:
@@ -63,7 +66,8 @@ def run_step(ctx: LayerContext, parent: StepResult, executor: RunExecutor,
     """RUN: a container on the parent layers; its upper dir becomes the layer."""
     key = f"build-{secrets.token_hex(8)}"
     snapshots = ctx.store.snapshots
-    snapshots.prepare(key, _top(parent), labels={"build": created_by[:200]})
+    labels = {"build": created_by[:200], "lease": ctx.ingest.id}
+    snapshots.prepare(key, _top(parent), labels=labels)
     try:
         executor.run(ctx.store, RunRequest(key, request.argv, request.env, request.workdir,
                                            request.user, request.network), ctx.output)
@@ -90,6 +94,22 @@ def drop_runtime_stubs(upper: str, lowers: list[str]) -> None:
         in_lowers = any(os.path.lexists(lower + "/etc") for lower in lowers)
         if not in_lowers or not _own_attrs_changed("/etc", upper, lowers):
             os.rmdir(etc)
+
+
+def reap_stale_steps(store: Store) -> list[str]:
+    """Remove the RUN snapshots (and their mounts) of builds that died (kill -9): those
+    whose build's lease owner no longer holds its lock. The keys removed."""
+    removed = []
+    for info in list(store.snapshots.walk()):
+        lease = info.labels.get("lease")
+        if info.kind != "active" or "build" not in info.labels or not lease:
+            continue
+        if is_free(os.path.join(store.paths.ingest, f"{lease}.lock")):
+            runtime_for(store).delete(info.name)  # its command may still run: runc kills it
+            umount_rootfs(store, info.name)
+            store.snapshots.remove(info.name)
+            removed.append(info.name)
+    return removed
 
 
 def union_of(ctx: LayerContext, parent: StepResult, *, writable: bool) -> UnionView:
