@@ -110,3 +110,21 @@ def test_exec_options_and_exit_status(env: Env) -> None:
     assert env.out("exec", "-i", "x", "cat") == ""
     proc = env.run("exec", "-i", "x", "cat", check=False, input="piped\n")
     assert proc.stdout == "piped\n"
+
+
+def test_terminal_and_stdin(env: Env) -> None:
+    env.run("run", "-d", "-t", "--name", "tt", "busybox", "sh")  # the pty keeps sh alive
+    time.sleep(0.3)
+    assert _state(env, "tt")["Status"] == "running"
+    assert "BusyBox" in env.out("logs", "tt")  # sh's banner, through the pty
+    env.run("rm", "-f", "tt")
+    assert (
+        env.run("run", "-i", "--rm", "busybox", "sh", input="echo from-stdin\n").stdout
+        == "from-stdin\n"
+    )
+    no_tty = env.run("run", "-t", "--rm", "busybox", "true", check=False)
+    assert no_tty.returncode != 0 and "not a TTY" in no_tty.stderr
+    env.run("run", "-d", "-i", "--name", "di", "busybox", "cat")  # stdin held open: cat waits
+    time.sleep(0.3)
+    assert _state(env, "di")["Status"] == "running"
+    env.run("rm", "-f", "di")

@@ -126,6 +126,8 @@ def run_cmd(detach: bool, **opts: Any) -> None:
       layerfs run -d --name test-overlay busybox sleep 3600
       layerfs run --rm -v data:/var/lib/db busybox sh -c 'echo row >> /var/lib/db/t'
     """
+    if opts["tty"] and not detach and not sys.stdin.isatty():
+        raise click.UsageError("the input device is not a TTY (use -d -t, or leave out -t)")
     with open_store(opts["root"]) as store:
         c = _create(store, opts)
         try:
