@@ -24,7 +24,7 @@ import pytest
 from helpers import run_build, write_context
 
 from layerfs.mounts import kernel
-from layerfs.oci.image import Layer
+from layerfs.oci.image import Image, Layer
 from layerfs.store import Store
 from layerfs.store.durable import mounted_under
 from layerfs.transports.layout import open_dir, save_dir
@@ -101,21 +101,50 @@ def listing(layer: Layer, drop_bare_run: bool = False) -> set[tuple[object, ...]
     return members
 
 
+def buildah_build(store: Store, base: str, tmp_path: Path, buildah: list[str], ctx: Path
+                  ) -> Image:
+    """`buildah bud --layers` of `ctx` on the store's `base` (copied over as "busybox");
+    the result read back from an OCI layout."""
+    base_layout = tmp_path / "base-layout"
+    if not base_layout.exists():
+        save_dir(str(base_layout), store.image(base), "latest")
+        _run([*buildah, "pull", "-q", f"oci:{base_layout}:latest"])
+        _run([*buildah, "tag", f"localhost{base_layout}:latest", "busybox"])
+    _run([*buildah, "bud", "-q", "--layers", "--timestamp", "0", "--network", "none",
+          "-t", "peer", "."], cwd=ctx)
+    peer_layout = tmp_path / f"peer-layout-{ctx.name}"
+    _run([*buildah, "push", "-q", "peer", f"oci:{peer_layout}:latest"])
+    return open_dir(str(peer_layout), "latest")
+
+
+def test_dockerignore_selects_what_buildah_selects(
+    store: Store, busybox: str, tmp_path: Path, peers: dict[str, list[str]]
+) -> None:
+    files = ["docs/a.md", "docs/keep/k.md", "src/main.py", "src/pkg/x.pyc",
+             "src/pkg/deep/y.pyc", "src/pkg/deep/z.py", "node_modules/a/i.js",
+             "node_modules/keep.txt", "build/out/bin", "logs/l.log", "top.log", "README",
+             "Dockerfile.extra", "a/b/c/secret.key", "a/keep.key"]
+    ctx = write_context(tmp_path / "ign", {f: f + "\n" for f in files})
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\n")
+    (ctx / ".dockerignore").write_text(
+        "# comment\ndocs\n!docs/keep/k.md\n**/*.pyc\n!src/pkg/deep/y.pyc\nnode_modules\n"
+        "!node_modules/keep.txt\n/build\n*.log\n!logs/l.log\nDockerfile*\n"
+        "a/**/*.key\n!a/keep.key\n")
+    theirs = buildah_build(store, busybox, tmp_path, peers["buildah"], ctx)
+    run_build(store, ctx, tags=("ign",))
+    mine = store.image("ign").layers()[-1]
+    assert listing(mine) == listing(theirs.layers()[-1])
+    names = {str(m[0]) for m in listing(mine)}
+    assert "ctx/docs/keep/k.md" in names and "ctx/docs/a.md" not in names
+    assert "ctx/a/keep.key" in names and "ctx/a/b/c/secret.key" not in names
+
+
 def test_same_layers_as_buildah_and_runs_in_podman(
     store: Store, busybox: str, tmp_path: Path, peers: dict[str, list[str]]
 ) -> None:
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": DOCKERFILE, **CONTEXT})
     os.chmod(ctx / "main.sh", 0o755)
-    base_layout = tmp_path / "base-layout"
-    save_dir(str(base_layout), store.image(busybox), "latest")
-    buildah = peers["buildah"]
-    _run([*buildah, "pull", "-q", f"oci:{base_layout}:latest"])
-    _run([*buildah, "tag", f"localhost{base_layout}:latest", "busybox"])
-    _run([*buildah, "bud", "-q", "--layers", "--timestamp", "0", "--network", "none",
-          "-t", "peer", "."], cwd=ctx)
-    peer_layout = tmp_path / "peer-layout"
-    _run([*buildah, "push", "-q", "peer", f"oci:{peer_layout}:latest"])
-    theirs = open_dir(str(peer_layout), "latest")
+    theirs = buildah_build(store, busybox, tmp_path, peers["buildah"], ctx)
 
     ours = run_build(store, ctx, tags=("ours",))
     mine = store.image("ours")
