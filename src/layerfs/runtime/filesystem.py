@@ -98,7 +98,12 @@ def commit_container(
     author: str = "",
 ) -> ImageRecord:
     """`docker commit`: the image of `c` plus one layer made of its writable layer (the
-    store's deterministic tar). The new image's run defaults are the container's."""
+    store's deterministic tar). The new image's run defaults are the container's.
+
+    A running container is not paused (docker pauses it): what it writes meanwhile may
+    or may not be in the layer. Crash-safe as every store write: killed half-way, no
+    image is visible and the next writer rolls the ingest back.
+    """
     from layerfs.oci.container_config import ContainerConfig
 
     base = store.image(c.image_id)
