@@ -108,6 +108,13 @@ def magic(fd: int) -> str:
     return f"/proc/self/fd/{fd}"
 
 
+def short_path(path: str, limit: int = 120) -> str:
+    """A path as failure messages show it: a deep one with its middle elided."""
+    if len(path) <= limit:
+        return path
+    return f"{path[:limit // 3]}...<{len(path)} bytes>...{path[-limit // 2:]}"
+
+
 def read_all(fd: int) -> bytes:
     """Read an fd to its end (the fd stays open)."""
     chunks = []

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from layerfs.union import whiteouts
 
-from .fsutil import magic, object_fd, open_dir_path, write_all
+from .fsutil import magic, object_fd, open_dir_path, short_path, write_all
 
 # Every object of a built layer gets an mtime/atime below this; anything newer in a
 # snapshot was written during the test (see snapshot.py).
@@ -106,7 +106,7 @@ class Stack:
 
 
 def _describe(e: Entry) -> str:
-    path = e.path if len(e.path) <= 80 else f"{e.path[:20]}...<{len(e.path)} bytes>...{e.path[-40:]}"
+    path = short_path(e.path, 80)
     if e.kind == "file":
         return f"{path}={e.data!r}"
     if e.kind in ("symlink", "hardlink"):

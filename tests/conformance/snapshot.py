@@ -29,7 +29,7 @@ from dataclasses import dataclass, fields
 from layerfs.union import whiteouts
 
 from .frontends import FrontEnd
-from .fsutil import magic, read_all
+from .fsutil import magic, read_all, short_path
 from .layers import FIXED_TIME_NS
 
 # Upper-dir xattrs left out entirely: trusted.overlay.uuid is random per mount, written by
@@ -231,13 +231,6 @@ def _upper_node(fd: int, st: os.stat_result) -> Node:
 
 
 # --------------------------------------------------------------------------- compare
-
-
-def short_path(path: str) -> str:
-    """A path as failure messages show it: deep ones with their middle elided."""
-    if len(path) <= 120:
-        return path
-    return f"{path[:40]}...<{len(path)} bytes>...{path[-60:]}"
 
 
 def diff(where: str, ref_name: str, ref: Tree, other_name: str, other: Tree) -> list[str]:
