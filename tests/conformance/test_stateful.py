@@ -6,8 +6,11 @@ equal at every step, and the merged trees and upper dirs whenever the machine ch
 the numbered operations with each front end's outcome and the first differing entry;
 hypothesis then shrinks it to a minimal sequence.
 
-Examples: `LAYERFS_CONFORMANCE_EXAMPLES` (default 500) for the front ends under test; the
-kernel-vs-kernel self-check runs a fifth of that.
+Examples: `LAYERFS_CONFORMANCE_EXAMPLES` (default 500) for the library. The FUSE front end
+runs a fifth of that: each of its mounts starts a server process (about 0.25 s, against
+5 ms for a kernel mount), and every example mounts at least once; the FUSE server is a thin
+adapter over the library, which gets the full count. The kernel-vs-kernel self-check also
+runs a fifth.
 """
 
 from __future__ import annotations
@@ -147,7 +150,7 @@ class UnionMachine(RuleBasedStateMachine):
 
 @pytest.mark.root
 def test_random_sequences(frontend: str, tmp_path: os.PathLike[str]) -> None:
-    examples = EXAMPLES if "#" not in frontend else max(1, EXAMPLES // 5)
+    examples = EXAMPLES if frontend == "library" else max(1, EXAMPLES // 5)
 
     class Machine(UnionMachine):
         other = frontend
