@@ -139,6 +139,43 @@ def test_dockerignore_selects_what_buildah_selects(
     assert "ctx/a/keep.key" in names and "ctx/a/b/c/secret.key" not in names
 
 
+COPY_RULES = """FROM busybox AS build
+RUN mkdir -p /out/sub && echo built > /out/sub/bin && echo x > /out/top && chmod 0750 /out/sub
+FROM busybox
+COPY --from=build --chown=app:staff --chmod=0640 /out /dist/
+COPY --from=build /out/top /single
+COPY *.txt /w/
+COPY dir /d
+COPY dir/ /d2/
+COPY c.md /renamed.md
+COPY c.md /new/deeper/renamed.md
+COPY --chown=1000:50 c.md /p1/p2/owned/
+COPY --chown=1000:50 priv /q1/q2
+COPY --chmod=0600 priv /r1
+COPY priv /newdest
+ADD pkg.tar.gz /opt/
+"""
+
+
+def test_copy_rules_as_buildah(
+    store: Store, busybox: str, tmp_path: Path, peers: dict[str, list[str]]
+) -> None:
+    ctx = write_context(tmp_path / "rules", {
+        "Dockerfile": COPY_RULES, "a.txt": "a", "b.txt": "b", "c.md": "c",
+        "dir/sub/y": "y", "dir/z": "z", "priv/in/f": "f",
+    })
+    os.chmod(ctx / "priv", 0o700)
+    os.chmod(ctx / "priv/in", 0o750)
+    with tarfile.open(ctx / "pkg.tar.gz", "w:gz") as tf:
+        tf.add(ctx / "dir", arcname="pkg")
+    theirs = buildah_build(store, busybox, tmp_path, peers["buildah"], ctx)
+    run_build(store, ctx, tags=("rules",))
+    mine = store.image("rules").layers()
+    assert len(mine) == len(theirs.layers()) == 13
+    for i, (t, m) in enumerate(zip(theirs.layers(), mine, strict=True)):
+        assert listing(t) == listing(m), f"layer {i} differs"
+
+
 def test_same_layers_as_buildah_and_runs_in_podman(
     store: Store, busybox: str, tmp_path: Path, peers: dict[str, list[str]]
 ) -> None:

@@ -105,7 +105,11 @@ def plan(
     mtime_floor: int = 0,
 ) -> list[CopyItem]:
     """The entries a COPY/ADD writes, parents first; `dest` is absolute (may end in /).
-    Created parent dirs get the time `mtime_floor` (ns)."""
+
+    Directories the copy has to create (missing parents, the destination of a directory
+    source) are 0755, owned by `--chown` (else root), dated `mtime_floor` (ns); `--chmod`
+    applies to the copied entries only - as buildah does.
+    """
     want_dir = dest.endswith("/") or dest in ("/", "/.")
     dest = os.path.normpath(dest)
     if len(sources) > 1 and not want_dir and not dest_is_dir(dest):
@@ -119,31 +123,30 @@ def plan(
         st = tree.lstat(src.rel)
         assert st is not None
         if src.is_dir:
-            items += _parents(dest, dest_is_dir, mtime_floor)
-            if not dest_is_dir(dest):  # a new dest dir takes the source dir's metadata
-                items.append(_item(tree, src.rel, dest, st, opts))
+            items += _parents(dest, dest_is_dir, mtime_floor, opts, include_self=True)
             for rel, child_st in walk(tree, src.rel):
                 inner = rel[len(src.rel) + 1 :] if src.rel else rel
                 items.append(_item(tree, rel, os.path.join(dest, inner), child_st, opts))
             continue
         name = os.path.basename(src.rel)
         if opts.extract_tars and stat.S_ISREG(st.st_mode) and is_tar(tree.real(src.rel)):
-            items += _parents(dest, dest_is_dir, mtime_floor)
+            items += _parents(dest, dest_is_dir, mtime_floor, opts, include_self=True)
             items.append(CopyItem(dest, TAR, 0, 0, 0, 0, tree.real(src.rel)))
             continue
         target = _dest_for_file(dest, name, into_dir)
         items += _parents(os.path.dirname(target) if not into_dir else dest, dest_is_dir,
-                          mtime_floor, include_self=into_dir)
+                          mtime_floor, opts, include_self=True)
         items.append(_item(tree, src.rel, target, st, opts))
     return _dedupe(items)
 
 
-def _parents(path: str, dest_is_dir: Callable[[str], bool], mtime: int,
+def _parents(path: str, dest_is_dir: Callable[[str], bool], mtime: int, opts: CopyOptions,
              include_self: bool = False) -> list[CopyItem]:
     out: list[CopyItem] = []
+    uid, gid = opts.owner or (0, 0)
     current = path if include_self else os.path.dirname(path)
     while current not in ("/", "") and not dest_is_dir(current):
-        out.append(CopyItem(current, DIR, 0o755, 0, 0, mtime, meta=False))
+        out.append(CopyItem(current, DIR, 0o755, uid, gid, mtime, meta=False))
         current = os.path.dirname(current)
     return out[::-1]
 
@@ -262,9 +265,7 @@ def _mkdir(view: UnionView, it: CopyItem) -> None:
         st = None
     if st is None:
         view.mkdir(it.dest, 0o755)
-        if not it.meta:
-            view.chmod(it.dest, 0o755)
-    if it.meta:
+    if st is None or it.meta:
         view.chmod(it.dest, it.mode)
         view.chown(it.dest, it.uid, it.gid)
 
