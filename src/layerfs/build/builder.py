@@ -24,7 +24,7 @@ from layerfs.build import filesteps, stages
 from layerfs.build.args import ArgScope, global_scope, unused_build_args
 from layerfs.build.cache import BuildCache, LayerRef, StepInputs, StepResult
 from layerfs.build.context import ContextTree, SourceTree, UnionTree, expand_sources
-from layerfs.build.explain import HIT, MISS, StepReport, explain_miss
+from layerfs.build.explain import ERROR, HIT, MISS, StepReport, explain_miss
 from layerfs.build.ignore import IgnoreMatcher, load_ignore_file
 from layerfs.build.instructions import DEFAULT_SHELL, METADATA, apply_metadata, fail
 from layerfs.build.output import check_layer_count, write_image
@@ -34,7 +34,7 @@ from layerfs.build.run import ContainerExecutor, Output, RunExecutor, RunRequest
 from layerfs.build.squash import squash
 from layerfs.build.words import expand_word, split_words, substitute
 from layerfs.digest import Digest
-from layerfs.errors import InvalidInput, NotFound
+from layerfs.errors import InvalidInput, LayerfsError, NotFound
 from layerfs.oci.config import ImageConfig
 from layerfs.oci.history import HistoryEntry
 from layerfs.oci.platform import Platform
@@ -219,7 +219,12 @@ class _Builder:
             result, status, reason, details = cached, HIT, "", {}
         else:
             reason, details = explain_miss(self.cache, inputs, state.missed)
-            result, status = produce(), MISS
+            try:
+                result, status = produce(), MISS
+            except LayerfsError as e:
+                self._report(StepReport(state.stage.label, len(self.reports) + 1, ins.original,
+                                        ERROR, str(e), details, time.monotonic() - started))
+                raise
             self.cache.record(inputs, result)
         self._report(StepReport(state.stage.label, len(self.reports) + 1, ins.original, status,
                                 reason, details, time.monotonic() - started))

@@ -15,7 +15,7 @@ from typing import Any
 
 from layerfs.build.cache import BuildCache, StepInputs
 
-HIT, MISS = "HIT", "MISS"
+HIT, MISS, ERROR = "HIT", "MISS", "ERROR"  # ERROR: the step ran and failed
 
 
 @dataclass(frozen=True)

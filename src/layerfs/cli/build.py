@@ -16,7 +16,7 @@ from layerfs.cli._store import open_store, root_option
 
 def _plain(report: StepReport, explain: bool) -> None:
     line = f"#{report.index} [{report.stage}] {report.instruction}"
-    status = "CACHED" if report.status == "HIT" else f"DONE {report.seconds:.1f}s"
+    status = {"HIT": "CACHED", "ERROR": "ERROR"}.get(report.status, f"DONE {report.seconds:.1f}s")
     click.echo(f"{line}  {status}")
     if explain and report.status == "MISS" and report.reason:
         click.echo(f"#{report.index}   miss: {report.reason}")
