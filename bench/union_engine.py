@@ -177,40 +177,25 @@ def run(fx: Fixture, sizes: Sizes, targets: list[Target], rounds: int, cold: boo
         t.fresh()
         dropped()
 
-    row(
-        f"copy-up {big_label} ({cold_tag})",
-        "s",
-        1,
-        lambda t: _append_byte(t, big),
-        before=fresh_cold,
-        after=lambda t: _check_copied(t, fx, big),
-    )
-    row(
-        f"copy-up {big_label} + sync ({cold_tag})",
-        "s",
-        1,
-        lambda t: _append_then_sync(t, big),
-        before=fresh_cold,
-        after=lambda t: _check_copied(t, fx, big),
-    )
-    row(
-        f"copy-up small files ({len(copy_small)})",
-        "us/file",
-        1e6,
-        lambda t: _append_byte(t, copy_small),
-        len(copy_small),
-        before=lambda t: (t.fresh(), os.sync()),
-        after=lambda t: (_check_copied(t, fx, copy_small), os.sync()),
-    )
-    row(
-        f"copy-up small files + sync ({len(copy_small)})",
-        "us/file",
-        1e6,
-        lambda t: _append_then_sync(t, copy_small),
-        len(copy_small),
-        before=lambda t: (t.fresh(), os.sync()),
-        after=lambda t: _check_copied(t, fx, copy_small),
-    )
+    for tag, work in (("", _append_byte), (" + sync", _append_then_sync)):
+        row(
+            f"copy-up {big_label}{tag} ({cold_tag})",
+            "s",
+            1,
+            lambda t, work=work: work(t, big),
+            before=fresh_cold,
+            after=lambda t: _check_copied(t, fx, big),
+        )
+    for tag, work in (("", _append_byte), (" + sync", _append_then_sync)):
+        row(
+            f"copy-up small files{tag} ({len(copy_small)})",
+            "us/file",
+            1e6,
+            lambda t, work=work: work(t, copy_small),
+            len(copy_small),
+            before=lambda t: (t.fresh(), os.sync()),
+            after=lambda t: (_check_copied(t, fx, copy_small), os.sync()),
+        )
     return table
 
 

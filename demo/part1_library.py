@@ -90,6 +90,18 @@ def whiteout_line(ls_la: str, name: str) -> bool:
     )
 
 
+def write_then_ls(
+    code: str, lab: Path, seed_says: str, names: list[str], heading: str | None = None
+) -> None:
+    """Run a write through the view, then `ls` the real upper dir: it holds `names`."""
+    py(code)
+    if heading:
+        say(heading)
+    upper = sh("ls", f"{lab}/upper/").split()
+    seed(seed_says)
+    expect(upper == names, f"upper holds {' '.join(names)}")
+
+
 def show_trace(code: str) -> Any:
     trace = py(code, show=False)
     for row in trace.rows:
@@ -129,15 +141,14 @@ def manual_lab() -> None:
     seed("Output: base file")
     expect(data == b"base file\n", "read from the lower layer")
     say("Create new file (goes to upper)")
-    py("view.write_bytes('/new.txt', b'new file\\n')")
-    upper = sh("ls", f"{o}/upper/").split()
-    seed("Shows: new.txt")
-    expect(upper == ["new.txt"], "new.txt is in upper")
+    write_then_ls("view.write_bytes('/new.txt', b'new file\\n')", o, "Shows: new.txt", ["new.txt"])
     say("Modify existing (copy-on-write)")
-    py("view.write_bytes('/modify.txt', b'modified content\\n')")
-    upper = sh("ls", f"{o}/upper/").split()
-    seed("Shows: modify.txt new.txt")
-    expect(upper == ["modify.txt", "new.txt"], "modify.txt copied up")
+    write_then_ls(
+        "view.write_bytes('/modify.txt', b'modified content\\n')",
+        o,
+        "Shows: modify.txt new.txt",
+        ["modify.txt", "new.txt"],
+    )
     expect(py("view.read_bytes('/modify.txt')") == b"modified content\n", "the new content")
     say("Delete file (creates whiteout)")
     py("view.unlink('/delete.txt')")
@@ -183,16 +194,20 @@ def lab_part1() -> None:
     entries = py("[(e.name, e.kind.value) for e in view.readdir('/')]")
     expect(sorted(entries) == [("readme.txt", "file"), ("subdir", "dir")], "readme.txt, subdir/")
     say("5. Create new file")
-    py("view.write_bytes('/newfile.txt', b'new content\\n')")
-    say("6. Check upper layer")
-    upper = sh("ls", f"{t}/upper/").split()
-    seed("newfile.txt is here!")
-    expect(upper == ["newfile.txt"], "newfile.txt is in upper")
+    write_then_ls(
+        "view.write_bytes('/newfile.txt', b'new content\\n')",
+        t,
+        "newfile.txt is here!",
+        ["newfile.txt"],
+        "6. Check upper layer",
+    )
     say("7. Modify existing file")
-    py("view.write_bytes('/readme.txt', b'modified\\n')")
-    upper = sh("ls", f"{t}/upper/").split()
-    seed("readme.txt copied here (COW)")
-    expect(upper == ["newfile.txt", "readme.txt"], "readme.txt copied up")
+    write_then_ls(
+        "view.write_bytes('/readme.txt', b'modified\\n')",
+        t,
+        "readme.txt copied here (COW)",
+        ["newfile.txt", "readme.txt"],
+    )
     say("8. Delete a file")
     py("view.unlink('/subdir/nested.txt')")
     listing = sh("ls", "-la", f"{t}/upper/subdir/")
