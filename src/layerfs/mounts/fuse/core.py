@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from layerfs.errors import oserror
-from layerfs.mounts.fuse import attrs
+from layerfs.mounts.fuse import attrs, fastpath
 from layerfs.mounts.fuse.handles import Handles
 from layerfs.mounts.fuse.inodes import Inode, InodeTable
 
@@ -73,9 +73,15 @@ class Filesystem:
 
     def entry(self, parent: Inode, name: str, path: str) -> bytes:
         """Look `path` up, remember it under (parent, name), pack the entry reply."""
+        quick = fastpath.child(parent, name)
+        if quick is not None:
+            st, real = quick
+            node = self.inodes.remember(parent.nodeid, name, st, False)
+            fastpath.remember(node, (real,), -1, real)
+            return attrs.entry_out(node.nodeid, attrs.pack_attr(st, node.ino))
         found = self.view.lookup(path)
-        upper = found.layer == 0
-        node = self.inodes.remember(parent.nodeid, name, found.st, upper)
+        node = self.inodes.remember(parent.nodeid, name, found.st, found.layer == 0)
+        fastpath.remember(node, found.sources, found.layer, found.realpath)
         return attrs.entry_out(node.nodeid, attrs.pack_attr(found.st, node.ino))
 
     def stat_node(self, node: Inode) -> tuple[os.stat_result, int | None]:
@@ -91,8 +97,12 @@ class Filesystem:
             st = os.fstat(node.open_fds[-1])
             if (st.st_dev, st.st_ino) == node.real:
                 return st, None
+        st = fastpath.lstat(node)
+        if st is not None:
+            return st, None
         found = self.view.lookup(self.inodes.path(node))
         self.inodes.observe(node, found.st, found.layer == 0)
+        fastpath.remember(node, found.sources, found.layer, found.realpath)
         return found.st, None
 
     # ------------------------------------------------------------------ after changes

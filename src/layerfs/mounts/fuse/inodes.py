@@ -40,6 +40,8 @@ class Inode:
         "nodeid",
         "open_fds",
         "real",
+        "realpath",
+        "source",
         "upper",
     )
 
@@ -61,6 +63,9 @@ class Inode:
         #: True once security.capability was found absent (the kernel asks before every
         #: write); xattr changes go through the server, which clears it.
         self.nocaps = False
+        #: remembered real paths (see `fastpath`): the object, or a one-layer directory.
+        self.realpath: str | None = None
+        self.source: str | None = None
 
 
 class InodeTable:
@@ -142,7 +147,10 @@ class InodeTable:
     def observe(self, node: Inode, st: os.stat_result, upper: bool) -> None:
         """Record the node's current real object (after copy-up: keep its inode number)."""
         real = (st.st_dev, st.st_ino)
+        if upper and not node.upper:
+            node.source = None  # a directory in the upper dir merges from now on
         if real != node.real:
+            node.realpath = None
             self._alias.setdefault(real, node.ino)
             if self._by_real.get(node.real) == node.nodeid:
                 del self._by_real[node.real]

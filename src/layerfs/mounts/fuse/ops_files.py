@@ -16,7 +16,7 @@ import ctypes.util
 import os
 import sys
 
-from layerfs.mounts.fuse import device
+from layerfs.mounts.fuse import device, fastpath
 from layerfs.mounts.fuse import protocol as p
 from layerfs.mounts.fuse.core import Filesystem, Request
 from layerfs.mounts.fuse.handles import FileHandle
@@ -70,7 +70,9 @@ def open_(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     writable = flags & os.O_ACCMODE != os.O_RDONLY
     with fs.lock:
         node = fs.node(req.nodeid)
-        fd = fs.view.open(fs.inodes.path(node), _oflags(flags))
+        fd = fastpath.open_(node, _oflags(flags))
+        if fd is None:
+            fd = fs.view.open(fs.inodes.path(node), _oflags(flags))
         if writable or flags & os.O_TRUNC:
             fs.parents_changed(node)
         return _attach(fs, node, fd, writable)

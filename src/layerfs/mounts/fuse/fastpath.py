@@ -1,0 +1,80 @@
+"""Answers from remembered real paths, so that hot requests skip resolving a union path
+through every layer (the engine walks from the root on each call).
+
+Every answer is checked against what the server already knows, and `None` sends the
+caller back to the engine:
+
+- a non-directory node remembers the real object it last resolved to (`Inode.realpath`);
+  GETATTR and OPEN use that path only while its (st_dev, st_ino) is still the node's
+  `real` object, which the server updates after every copy-up it performs. A stale path
+  (an ancestor renamed, the file copied up) fails that check.
+- a directory that exists in exactly one lower layer and not in the upper dir
+  (`Inode.source`) has no other layer to merge: a name in it is what that one real
+  directory holds (whiteout forms included), unless it is a directory carrying a
+  redirect. Any change in the directory copies it up first, which ends the shortcut.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+
+from layerfs.errors import oserror
+from layerfs.mounts.fuse.inodes import Inode
+from layerfs.union.whiteouts import EntryKind, classify, is_internal_name, redirect_of
+
+_WRITE = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
+
+
+def remember(node: Inode, sources: tuple[str, ...], layer: int, realpath: str) -> None:
+    """Record what the engine just said about `node` (its sources, top first)."""
+    single = len(sources) == 1
+    if node.is_dir:
+        node.source = sources[0] if single and layer != 0 else None
+        node.realpath = None
+    else:
+        node.source = None
+        node.realpath = realpath if single else None
+
+
+def child(parent: Inode, name: str) -> tuple[os.stat_result, str] | None:
+    """(lstat, real path) of `name` in a one-layer lower directory; ENOENT if absent."""
+    src = parent.source
+    if src is None or parent.upper:
+        return None
+    if is_internal_name(name):
+        raise oserror(errno.ENOENT)
+    entry = classify(src, name)
+    if entry.kind in (EntryKind.ABSENT, EntryKind.WHITEOUT) or entry.st is None:
+        raise oserror(errno.ENOENT)
+    real = os.path.join(src, name)
+    if entry.kind is EntryKind.DIR and redirect_of(real) is not None:
+        return None
+    return entry.st, real
+
+
+def lstat(node: Inode) -> os.stat_result | None:
+    """The node's real lstat, if its remembered path still leads to its object."""
+    if node.realpath is None or node.is_dir:
+        return None
+    try:
+        st = os.lstat(node.realpath)
+    except OSError:
+        return None
+    return st if (st.st_dev, st.st_ino) == node.real else None
+
+
+def open_(node: Inode, flags: int) -> int | None:
+    """An fd on the node's real file for `flags`, when no copy-up can be needed."""
+    if node.realpath is None or node.is_dir or (flags & _WRITE and not node.upper):
+        return None
+    try:
+        fd = os.open(node.realpath, flags | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if (st.st_dev, st.st_ino) != node.real or not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        return None
+    return fd
