@@ -6,6 +6,21 @@ the overlay ones (``lowerdir=A:B``, ``upperdir=U``, ``workdir=W``, ``redirect_di
 clears it, also when its daemon died (ENOTCONN).
 
 The server speaks the kernel protocol directly (`protocol`, `session`): no libfuse.
+Root mounts with mount(2) and, for reads and writes of regular files, the kernel's FUSE
+passthrough; other users mount through fusermount3 and write ``user.overlay.*`` markers
+(XATTR or OCI whiteouts where device whiteouts or xattrs are refused). Directory renames
+use redirects unless ``redirect_dir=off``.
+
+Where it differs from the kernel overlay, on purpose:
+
+- with passthrough (root), a file opened read-only before another open copied it up
+  keeps reading the lower data (without passthrough it follows the copy-up, as the
+  kernel does): the kernel cannot switch the backing file of an open FUSE file;
+- inode numbers are those of the real objects first shown, kept through copy-up for
+  the life of the mount; after a remount a copied-up file shows its upper inode number
+  (the kernel reads the lower one back from ``trusted.overlay.origin``);
+- RENAME_EXCHANGE and RENAME_WHITEOUT are refused with EINVAL; POSIX ACLs are not
+  enforced (the kernel checks mode bits: ``default_permissions``).
 """
 
 from __future__ import annotations
