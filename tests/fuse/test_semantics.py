@@ -215,3 +215,16 @@ def test_caller_owns_what_it_creates(mounted: Callable[..., Stack]) -> None:
     for rel in ("mine", "mydir"):
         st = os.lstat(s.m(rel))
         assert (st.st_uid, st.st_gid) == (1234, 4321)
+
+
+def test_fd_opened_before_copy_up_reads_the_copy(mounted: Callable[..., Stack]) -> None:
+    """As on the kernel overlay (without passthrough: see the package docstring)."""
+    s = mounted("passthrough=off")
+    old = os.open(s.m("only2"), os.O_RDONLY)
+    try:
+        with open(s.m("only2"), "r+b") as f:
+            f.write(b"TWO")
+        assert os.pread(old, 10, 0) == b"TWO"
+    finally:
+        os.close(old)
+    assert Path(s.lowers[1], "only2").read_bytes() == b"two"
