@@ -176,6 +176,28 @@ COPY_UP_METADATA = Scenario(
     ),
 )
 
+XATTR_ESCAPES = Scenario(
+    # overlay xattrs of a layer are private; escaped ones (trusted.overlay.overlay.X) are
+    # shown unescaped, and setting an overlay name through the union escapes it
+    "xattr-namespaces-and-escapes",
+    Stack(((
+        file("f", "f", xattrs=(("trusted.overlay.overlay.mine", b"esc"), ("trusted.plain", b"t"),
+                               ("user.u", b"u"))),
+        dir_("d", xattrs=(("trusted.overlay.overlay.opaque", b"y"),)),
+        file("d/x", "x"),
+    ),)),
+    (
+        ok("listxattr", "/f"),
+        ok("getxattr", "/f", "trusted.overlay.mine"),
+        ok("listdir", "/d"),
+        probe("setxattr", "/f", "trusted.overlay.new", b"v"),
+        ok("listxattr", "/f"),
+        ok("setxattr", "/d", "trusted.other", b"o"),
+        probe("removexattr", "/f", "trusted.overlay.mine"),
+        ok("listxattr", "/d"),
+    ),
+)
+
 ERRNOS = Scenario(
     "errors-match-the-kernel",
     Stack(((file("d/f", "f"), dir_("e"), file("g", "g"), symlink("s", "d")),)),
@@ -272,7 +294,7 @@ HARDLINK_BREAKS = Scenario(
 
 SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              ROOT_WHITEOUT_SCOPE, DIR_OVER_WHITEOUT, LOWER_OPAQUE_AND_WHITEOUTS,
-             WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, ERRNOS, SYMLINK_LOOPS,
+             WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, XATTR_ESCAPES, ERRNOS, SYMLINK_LOOPS,
              RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, HARDLINK_BREAKS]
 
 
