@@ -151,6 +151,16 @@ RUN test -f /w/a.txt && test -f /d/x/y && test ! -e /d/dir && cat /opt/pkg/insid
         run_build(store, ctx)
 
 
+def test_copy_through_a_symlinked_dir(store: Store, busybox: str, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"a.txt": "a", "d/e/f": "f", "Dockerfile": (
+        "FROM busybox\nRUN mkdir /srv && ln -s /srv /app\nCOPY a.txt /app/sub/\n"
+        "COPY d /app/new/\n")})
+    run_build(store, ctx, tags=("ln",))
+    view = UnionView(store.image("ln").lowerdirs())
+    assert view.read_bytes("/srv/sub/a.txt") == b"a" and view.read_bytes("/srv/new/e/f") == b"f"
+    assert os.path.islink(view.lookup("/app").realpath)
+
+
 def test_squash_keeps_base_and_cache(store: Store, busybox: str, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {"Dockerfile.bad": BAD})
     plain = run_build(store, ctx, "Dockerfile.bad")

@@ -207,34 +207,109 @@ def apply(view: UnionView, items: Sequence[CopyItem],
           extract: Callable[[str], str] | None = None) -> None:
     """Write `items` through `view` (its upper dir receives them). Directory times are
     set last, deepest first, so writing children does not change them. `extract(tar)`
-    unpacks an ADD tar into a host dir and returns it (TAR items)."""
+    unpacks an ADD tar into a host dir and returns it (TAR items).
+
+    Below a directory this call created where no lower layer has it, nothing can be
+    merged or hidden: entries there are written straight into the upper dir (the same
+    result as through the view, without its lookups through every layer).
+    """
+    writer = _Writer(view)
     dirs: list[CopyItem] = []
     for it in items:
         if it.kind == DIR:
-            _mkdir(view, it)
+            writer.mkdir(it)
             if it.meta:
                 dirs.append(it)
         elif it.kind == FILE:
-            _replace(view, it.dest)
-            fd = view.open(it.dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with open(it.source, "rb") as src:
-                    while chunk := src.read(_CHUNK):
-                        os.write(fd, chunk)
-            finally:
-                os.close(fd)
-            _meta(view, it)
+            writer.file(it)
         elif it.kind == LINK:
-            _replace(view, it.dest)
-            view.symlink(it.source, it.dest)
-            view.chown(it.dest, it.uid, it.gid)
-            view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
+            writer.symlink(it)
         elif it.kind == TAR:
             if extract is None:
                 raise InvalidInput(f"ADD {it.source}: tar extraction not available")
             _apply_tree(view, extract(it.source), it.dest)
     for it in sorted(dirs, key=lambda i: i.dest.count("/"), reverse=True):
-        view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
+        writer.times(it)
+
+
+class _Writer:
+    def __init__(self, view: UnionView) -> None:
+        self.view = view
+        assert view.upperdir is not None
+        self.upper = os.path.realpath(view.upperdir)
+        self.fresh: set[str] = set()  # dirs made here that no lower layer has
+
+    def _direct(self, path: str) -> str | None:
+        """The upper-dir path of `path` when its parent is fresh, else None."""
+        if os.path.dirname(path) in self.fresh:
+            return self.upper + path
+        return None
+
+    def mkdir(self, it: CopyItem) -> None:
+        real = self._direct(it.dest)
+        if real is not None:
+            os.mkdir(real, 0o700)
+            os.lchown(real, it.uid, it.gid)
+            os.chmod(real, it.mode)
+            self.fresh.add(it.dest)
+            return
+        view = self.view
+        try:
+            st: os.stat_result | None = view.lstat(it.dest)
+        except FileNotFoundError:
+            st = None
+        if st is not None and not stat.S_ISDIR(st.st_mode):
+            if stat.S_ISLNK(st.st_mode) and is_dir(view, it.dest):
+                return  # a link to a directory: copy through it, as docker does
+            view.unlink(it.dest)
+            st = None
+        if st is None:
+            view.mkdir(it.dest, 0o755)
+            # nothing showed at it.dest: no lower can add entries below the new dir (it
+            # was absent, a non-dir now whited out, or an opaque dir); direct writes below
+            # it are safe when it really sits at upper + it.dest (no symlink on the way)
+            real = self.upper + it.dest
+            if os.path.isdir(real) and os.path.realpath(real) == real:
+                self.fresh.add(it.dest)
+        if st is None or it.meta:
+            view.chmod(it.dest, it.mode)
+            view.chown(it.dest, it.uid, it.gid)
+
+    def file(self, it: CopyItem) -> None:
+        real = self._direct(it.dest)
+        if real is not None:
+            fd = os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        else:
+            _replace(self.view, it.dest)
+            fd = self.view.open(it.dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with open(it.source, "rb") as src:
+                while chunk := src.read(_CHUNK):
+                    os.write(fd, chunk)
+            os.fchown(fd, it.uid, it.gid)
+            os.fchmod(fd, it.mode)  # after chown, which clears setuid bits
+            os.utime(fd, ns=(it.mtime_ns, it.mtime_ns))
+        finally:
+            os.close(fd)
+
+    def symlink(self, it: CopyItem) -> None:
+        real = self._direct(it.dest)
+        if real is not None:
+            os.symlink(it.source, real)
+            os.lchown(real, it.uid, it.gid)
+            os.utime(real, ns=(it.mtime_ns, it.mtime_ns), follow_symlinks=False)
+            return
+        _replace(self.view, it.dest)
+        self.view.symlink(it.source, it.dest)
+        self.view.chown(it.dest, it.uid, it.gid)
+        self.view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
+
+    def times(self, it: CopyItem) -> None:
+        real = self._direct(it.dest) if it.dest not in self.fresh else self.upper + it.dest
+        if real is not None:
+            os.utime(real, ns=(it.mtime_ns, it.mtime_ns), follow_symlinks=False)
+        else:
+            self.view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
 
 
 def _apply_tree(view: UnionView, root: str, dest: str) -> None:
@@ -253,23 +328,6 @@ def is_dir(view: UnionView, path: str) -> bool:
         return False
 
 
-def _mkdir(view: UnionView, it: CopyItem) -> None:
-    try:
-        st = view.lstat(it.dest)
-    except FileNotFoundError:
-        st = None
-    if st is not None and not stat.S_ISDIR(st.st_mode):
-        if stat.S_ISLNK(st.st_mode) and is_dir(view, it.dest):
-            return  # a link to a directory: copy through it, as docker does
-        view.unlink(it.dest)
-        st = None
-    if st is None:
-        view.mkdir(it.dest, 0o755)
-    if st is None or it.meta:
-        view.chmod(it.dest, it.mode)
-        view.chown(it.dest, it.uid, it.gid)
-
-
 def _replace(view: UnionView, path: str) -> None:
     try:
         st = view.lstat(path)
@@ -278,9 +336,3 @@ def _replace(view: UnionView, path: str) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise InvalidInput(f"cannot replace directory {path} with a file")
     view.unlink(path)
-
-
-def _meta(view: UnionView, it: CopyItem) -> None:
-    view.chown(it.dest, it.uid, it.gid)
-    view.chmod(it.dest, it.mode)  # after chown, which clears setuid bits
-    view.utimens(it.dest, ns=(it.mtime_ns, it.mtime_ns))
