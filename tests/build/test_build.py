@@ -129,6 +129,12 @@ COPY <<EOF /etc/motd
 hello heredoc
 EOF
 RUN test -f /w/a.txt && test -f /d/x/y && test ! -e /d/dir && cat /opt/pkg/inside.txt
+RUN <<EOF
+echo from heredoc > /hd
+EOF
+RUN cat <<X > /hd2
+line $HOME
+X
 """)
     result = run_build(store, ctx, tags=("c",))
     view = UnionView(store.image("c").lowerdirs())
@@ -136,6 +142,8 @@ RUN test -f /w/a.txt && test -f /d/x/y && test ! -e /d/dir && cat /opt/pkg/insid
     assert view.read_bytes("/renamed.md") == b"c"
     assert view.read_bytes("/etc/motd") == b"hello heredoc\n"
     assert view.read_bytes("/opt/pkg/inside.txt") == b"from tar\n"
+    assert view.read_bytes("/hd") == b"from heredoc\n"
+    assert view.read_bytes("/hd2") == b"line /root\n"  # the shell expands an unquoted heredoc
     assert statuses(result).count("MISS") == len(result.steps)
     (ctx / "Dockerfile").write_text("FROM busybox\nCOPY a.txt b.txt /notdir\n")
     with pytest.raises(InvalidInput, match="must be a directory and end with a /"):
