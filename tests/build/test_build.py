@@ -49,6 +49,15 @@ def test_seed_part4_good_is_smaller(store: Store, busybox: str, tmp_path: Path) 
     view = UnionView([layer.path for layer in reversed(layers)])
     assert view.listdir("/var/cache/apk") == []
     assert os.path.getsize(os.path.join(layers[1].path, "var/cache/apk/APKINDEX")) == 600 * 1024
+    # `images` shows good < bad, `history` the layers (the CLI the seed's lab uses)
+    runner = CliRunner()
+    root = ["--root", store.paths.root]
+    rows = json.loads(runner.invoke(cli, ["images", "--json", *root]).output)
+    size = {r["Repository"]: r["Size"] for r in rows}
+    assert size["good-layers"] < size["bad-layers"]
+    lengths = [len(json.loads(runner.invoke(cli, ["history", "--json", *root, name]).output))
+               for name in ("bad-layers", "good-layers")]
+    assert lengths == [4, 2]
 
 
 def test_metadata_history_and_config(store: Store, busybox: str, tmp_path: Path) -> None:
