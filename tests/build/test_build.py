@@ -259,3 +259,26 @@ def test_a_killed_build_leaves_nothing_for_the_next(store: Store, busybox: str, 
     assert mounted_under(store.paths.root) == []
     running = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
     assert "sleep 4242" not in running  # the orphaned RUN command was killed
+
+
+@pytest.mark.parametrize(("variable", "value"), [("LAYERFS_RUNTIME", "chroot"),
+                                                 ("LAYERFS_ROOTFS", "fuse")])
+def test_run_on_the_fallbacks_makes_the_same_layer(
+    store: Store, busybox: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    variable: str, value: str,
+) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": (
+        "FROM busybox\nRUN mkdir -p /srv/x && echo hi > /srv/x/f && rm /bin/true\n")})
+    default = run_build(store, ctx).image
+    monkeypatch.setenv(variable, value)
+    fallback = run_build(store, ctx, no_cache=True).image
+    if value == "chroot":
+        assert fallback.id == default.id
+        return
+    # the FUSE server mounts with redirect_dir on (the kernel mount here has it off), and
+    # then, as the kernel does, a directory made in a merged parent is opaque
+    def members(image_id: str) -> set[str]:
+        with store.image(image_id).layers()[-1].uncompressed() as f, \
+                tarfile.open(fileobj=f, mode="r|") as tf:
+            return {m.name for m in tf}
+    assert members(str(fallback.id)) - {"srv/.wh..wh..opq"} == members(str(default.id))
