@@ -49,19 +49,17 @@ def test_ps_formats_and_inspect_type(env: Env) -> None:  # noqa: F811
 
 
 def test_logs_tail_and_follow(env: Env) -> None:  # noqa: F811
-    env.run(
-        "run",
-        "-d",
-        "--name",
-        "talker",
-        "busybox",
-        "sh",
-        "-c",
-        "for i in 1 2 3; do echo line$i; done; sleep 1; echo last",
+    script = (
+        "for i in 1 2 3; do echo line$i; done; while [ ! -e /go ]; do sleep 0.1; done; echo last"
     )
-    time.sleep(0.3)
+    env.run("run", "-d", "--name", "talker", "busybox", "sh", "-c", script)
+    for _ in range(100):
+        if env.out("logs", "talker").count("\n") == 3:
+            break
+        time.sleep(0.05)
     assert env.out("logs", "--tail", "1", "talker") == "line3\n"
-    assert env.out("logs", "-f", "talker") == "line1\nline2\nline3\nlast\n"  # returns when it exits
+    env.run("exec", "talker", "touch", "/go")
+    assert env.out("logs", "-f", "talker") == "line1\nline2\nline3\nlast\n"  # ends when it exits
     assert "Exited (0)" in env.out("ps", "-a")
 
 

@@ -114,9 +114,12 @@ def test_exec_options_and_exit_status(env: Env) -> None:
 
 def test_terminal_and_stdin(env: Env) -> None:
     env.run("run", "-d", "-t", "--name", "tt", "busybox", "sh")  # the pty keeps sh alive
-    time.sleep(0.3)
+    for _ in range(100):
+        if "BusyBox" in env.out("logs", "tt"):  # sh's banner, through the pty
+            break
+        time.sleep(0.05)
+    assert "BusyBox" in env.out("logs", "tt")
     assert _state(env, "tt")["Status"] == "running"
-    assert "BusyBox" in env.out("logs", "tt")  # sh's banner, through the pty
     env.run("rm", "-f", "tt")
     assert (
         env.run("run", "-i", "--rm", "busybox", "sh", input="echo from-stdin\n").stdout
