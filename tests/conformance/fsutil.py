@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import stat
 from collections.abc import Iterator
 
 PATH_MAX = 4096
@@ -144,6 +145,25 @@ def open_dir_path(dirfd: int, relpath: str) -> int:
             os.close(fd)
         fd = nfd
     return fd
+
+
+def walk(dirfd: int, prefix: str = "") -> Iterator[tuple[str, int, str, os.stat_result]]:
+    """(union-style path "/a/b", parent dir fd, name, lstat) of everything below `dirfd`,
+    sorted by name, parents before children; fd-relative, so depth does not matter.
+    The parent fd is only valid until the next item."""
+    with os.scandir(dirfd) as it:
+        names = sorted(de.name for de in it)
+    for name in names:
+        path = prefix + "/" + name
+        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        yield path, dirfd, name, st
+        if stat.S_ISDIR(st.st_mode):
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          dir_fd=dirfd)
+            try:
+                yield from walk(sub, path)
+            finally:
+                os.close(sub)
 
 
 def remove_tree(path: str) -> None:

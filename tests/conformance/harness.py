@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .frontends import FACTORIES, FrontEnd, Options
 from .fsutil import remove_tree
 from .layers import Stack, build
-from .snapshot import content_digest, diff, errname, merged_tree, upper_tree
+from .origins import resolver
+from .snapshot import Tree, content_digest, diff, errname, merged_tree, upper_tree
 
 # Front-end methods the log shows an operation's result for (the others return None).
 _VALUED = {"read", "lstat", "readlink", "listdir", "listxattr", "getxattr"}
@@ -86,6 +88,7 @@ class Differential:
         self.options = options or Options()
         self.log: list[tuple[str, dict[str, Outcome]]] = []
         self.frontends: dict[str, FrontEnd] = {}
+        self._origins: dict[str, Callable[[bytes], str]] = {}
         try:
             for name in names:
                 base = os.path.join(workspace, name)
@@ -146,16 +149,23 @@ class Differential:
         """Compare merged trees and upper dirs of every front end with the reference."""
         ref_name = self.names[0]
         ref_merged = merged_tree(self.reference)
-        ref_upper = upper_tree(self.reference.dirs.upperdir)
+        ref_upper = self.upper(ref_name)
         for name in self.names[1:]:
             fe = self.frontends[name]
             found = diff("merged", ref_name, ref_merged, name, merged_tree(fe))
-            found += diff("upperdir", ref_name, ref_upper, name, upper_tree(fe.dirs.upperdir))
+            found += diff("upperdir", ref_name, ref_upper, name, self.upper(name))
             if found:
                 more = f"\n  ... and {len(found) - 12} more" if len(found) > 12 else ""
                 raise AssertionError(self.report(
                     "trees differ after the last operation; first differences:\n  "
                     + "\n  ".join(found[:12]) + more))
+
+    def upper(self, name: str) -> Tree:
+        """The upper dir snapshot of front end `name` (origins as lower layer paths)."""
+        dirs = self.frontends[name].dirs
+        if name not in self._origins:  # lower layers never change: map them once
+            self._origins[name] = resolver(dirs)
+        return upper_tree(dirs.upperdir, self._origins[name])
 
     def report(self, headline: str) -> str:
         """The failure message: headline, layers, operation log with outcomes."""

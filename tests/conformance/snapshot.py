@@ -7,8 +7,9 @@ What is compared, and what is left out on purpose:
   uid/gid, visible xattrs and their values; for non-directories also size, nlink, the
   sha256 of a file's content, a symlink's target and the mtime class (below).
 - upper dir: every name with its type (a whiteout is a 0/0 character device), permission
-  bits, uid/gid, xattrs (overlay markers included: opaque, redirect, impure...); for
-  non-directories also size, content hash, symlink target and mtime class.
+  bits, uid/gid, xattrs (overlay markers included: opaque, redirect, impure...; origin as
+  the lower layer path its file handle names); for non-directories also size, nlink,
+  content hash, symlink target and mtime class.
 - never compared: inode numbers and st_dev, ctimes, atimes, directory sizes and times
   (they depend on the history of each real directory, not on the union's semantics),
   readdir order (the order of the real directories below), nlink of directories, and
@@ -24,22 +25,22 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 from layerfs.union import whiteouts
 
 from .frontends import FrontEnd
-from .fsutil import magic, read_all, short_path
+from .fsutil import magic, read_all, short_path, walk
 from .layers import FIXED_TIME_NS
 
 # Upper-dir xattrs left out entirely: trusted.overlay.uuid is random per mount, written by
 # the kernel on the upper root at mount time (uuid=on); UnionView's constructor writes
 # nothing but workdir/work (docs/UNION-API.md), so it has none.
 IGNORED_XATTRS = frozenset(prefix + whiteouts.UUID for prefix in whiteouts.PREFIXES)
-# Upper-dir xattrs whose *values* cannot agree between two copies of the layers, only
-# their presence is compared: origin is a file handle of the lower object in that front
-# end's own copy.
-VALUE_IGNORED_XATTRS = frozenset(prefix + whiteouts.ORIGIN for prefix in whiteouts.PREFIXES)
+# overlay.origin is a file handle of the lower object in that front end's own copy of the
+# layers, so raw values never agree: they are compared as the layer path they point to.
+ORIGIN_XATTRS = frozenset(prefix + whiteouts.ORIGIN for prefix in whiteouts.PREFIXES)
 
 
 @dataclass(frozen=True)
@@ -178,47 +179,35 @@ def _with(node: Node, **changes: object) -> Node:
 # --------------------------------------------------------------------------- upper
 
 
-def upper_tree(upperdir: str) -> Tree:
-    """Walk a real upper dir fd-relative (it may be deeper than PATH_MAX)."""
+def upper_tree(upperdir: str, origin: Callable[[bytes], str] | None = None) -> Tree:
+    """Walk a real upper dir fd-relative (it may be deeper than PATH_MAX).
+
+    `origin` turns an ``overlay.origin`` value into something comparable between two
+    copies of the layers (see origins.py); without it only its presence is compared.
+    """
     tree: Tree = {}
     fd = os.open(upperdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        tree["/"] = _upper_node(fd, os.fstat(fd))
-        _upper_dir(fd, "", tree)
+        tree["/"] = _upper_node(fd, os.fstat(fd), origin)
+        for path, dirfd, name, st in walk(fd):
+            flags = os.O_RDONLY if stat.S_ISREG(st.st_mode) else os.O_PATH
+            ofd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC,
+                          dir_fd=dirfd)
+            try:
+                node = _upper_node(ofd, st, origin)
+                if stat.S_ISREG(st.st_mode):
+                    node = _with(node, sha256=content_digest(read_all(ofd)))
+                elif stat.S_ISLNK(st.st_mode):
+                    node = _with(node, target=os.readlink(name, dir_fd=dirfd))
+            finally:
+                os.close(ofd)
+            tree[path] = node
     finally:
         os.close(fd)
     return tree
 
 
-def _upper_dir(dirfd: int, prefix: str, tree: Tree) -> None:
-    with os.scandir(dirfd) as it:
-        names = sorted(de.name for de in it)
-    for name in names:
-        path = prefix + "/" + name
-        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-        if stat.S_ISDIR(st.st_mode):
-            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=dirfd)
-            try:
-                tree[path] = _upper_node(sub, st)
-                _upper_dir(sub, path, tree)
-            finally:
-                os.close(sub)
-            continue
-        flags = os.O_RDONLY if stat.S_ISREG(st.st_mode) else os.O_PATH
-        fd = os.open(name, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dirfd)
-        try:
-            node = _upper_node(fd, st)
-            if stat.S_ISREG(st.st_mode):
-                node = _with(node, sha256=content_digest(read_all(fd)))
-            elif stat.S_ISLNK(st.st_mode):
-                node = _with(node, target=os.readlink(name, dir_fd=dirfd))
-        finally:
-            os.close(fd)
-        tree[path] = node
-
-
-def _upper_node(fd: int, st: os.stat_result) -> Node:
+def _upper_node(fd: int, st: os.stat_result, origin: Callable[[bytes], str] | None) -> Node:
     kind = _kind(st)
     # whiteouts: the kernel shares one inode between all of them (see module docstring)
     node = _common(st, kind, None, include_nlink=kind != "whiteout")
@@ -226,7 +215,11 @@ def _upper_node(fd: int, st: os.stat_result) -> Node:
     items = []
     for name in sorted(set(os.listxattr(target)) - IGNORED_XATTRS):
         value = os.getxattr(target, name)
-        items.append((name, "<present>" if name in VALUE_IGNORED_XATTRS else _shown(value)))
+        if name in ORIGIN_XATTRS:
+            shown = origin(value) if origin is not None else "<present>"
+        else:
+            shown = _shown(value)
+        items.append((name, shown))
     return _with(node, xattrs=tuple(items))
 
 
