@@ -82,3 +82,19 @@ def test_kill_9_of_layerfs_during_commit(env: Env) -> None:
     env.run("rm", "-f", "c")
     assert "clean" in env.out("fsck")
     assert os.listdir(os.path.join(env.root, "containers")) == []
+
+
+def test_a_reused_pid_is_not_the_container(env: Env) -> None:
+    """After a reboot the record may say "running" with a pid that now names another
+    process: without its monitor and with another start time, it is finalized."""
+    from layerfs.runtime import containers as records
+    from layerfs.runtime.lifecycle import refresh
+
+    env.run("create", "--name", "r", "busybox", "true")
+    with env.store() as store:
+        c = records.resolve(store, "r")
+        records.set_state(store, c.id, status="running", pid=os.getpid(), pid_start=1)
+        state = refresh(store, records.read(store, c.id)).state
+    assert state.status == "exited" and state.exit_code is None
+    assert "Exited (unknown)" in env.out("ps", "-a")
+    env.run("rm", "r")

@@ -84,11 +84,13 @@ class RunConfig:
 @dataclass(frozen=True)
 class State:
     """The life-cycle state. `pid` is the container's init process (host pid) while
-    running; `exit_code` None when unknown (the monitor died); times are epoch seconds;
+    running (`pid_start` its start time, to tell it from a later process with the same
+    pid); `exit_code` None when unknown (the monitor died); times are epoch seconds;
     `runtime` "runc" or "chroot" (what ran it last); `rootfs` "overlay" or "fuse"."""
 
     status: str = CREATED
     pid: int = 0
+    pid_start: int = 0
     exit_code: int | None = None
     started_at: float = 0.0
     finished_at: float = 0.0

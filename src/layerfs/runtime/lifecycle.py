@@ -32,6 +32,7 @@ from layerfs.runtime.monitor import (
     holding_monitor_lock,
     monitor_alive,
     monitor_lock_path,
+    process_start,
     spawn_monitor,
 )
 from layerfs.runtime.rootfs import mount_rootfs, umount_rootfs, write_etc_files
@@ -167,17 +168,9 @@ def refresh(store: Store, c: Container) -> Container:
     finalized (exit code unknown); one still running stays "running"."""
     if c.state.status != RUNNING or monitor_alive(store, c.id):
         return c
-    if c.state.pid > 0 and _alive(c.state.pid):
-        return c
+    if c.state.pid > 0 and process_start(c.state.pid) == c.state.pid_start:
+        return c  # still the same process (a pid reused after a reboot is not)
     return finalize(store, c.id, runtime_of(store, c), None)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 def _wait_stopped(store: Store, cid: str, timeout: float) -> bool:

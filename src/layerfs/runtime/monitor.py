@@ -67,6 +67,17 @@ def monitor_alive(store, cid: str) -> bool:  # type: ignore[no-untyped-def]
     return not is_free(monitor_lock_path(store, cid))
 
 
+def process_start(pid: int) -> int:
+    """The start time (clock ticks since boot) of a live, non-zombie process; 0 when
+    there is none. A pid and this number name one process, even across pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0
+    return 0 if fields[0] == "Z" else int(fields[19])
+
+
 def become_subreaper() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -168,6 +179,7 @@ class Session:
             self.c.id,
             status=RUNNING,
             pid=launched.pid,
+            pid_start=process_start(launched.pid),
             started_at=time.time(),
             finished_at=0.0,
             exit_code=None,
@@ -210,7 +222,7 @@ def finalize(store, cid: str, runtime, code: int | None) -> Container:  # type: 
     runtime.delete(cid)
     umount_rootfs(store, cid)
     return records.set_state(
-        store, cid, status=EXITED, pid=0, exit_code=code, finished_at=time.time()
+        store, cid, status=EXITED, pid=0, pid_start=0, exit_code=code, finished_at=time.time()
     )
 
 
