@@ -228,8 +228,8 @@ def test_cli_explain_json(store: Store, busybox: str, tmp_path: Path) -> None:
                               "--build-arg", "V=2", str(ctx)])
     assert out.exit_code == 0, out.output
     steps = json.loads(out.output)["steps"]
-    assert [s["status"] for s in steps] == ["HIT", "MISS", "MISS"]
-    assert steps[1]["reason"] == "arg V changed: 1 -> 2"
+    assert [s["status"] for s in steps] == ["HIT", "HIT", "MISS"]
+    assert steps[2]["reason"] == "arg V changed: 1 -> 2"
 
 
 def test_a_killed_build_leaves_nothing_for_the_next(store: Store, busybox: str, tmp_path: Path

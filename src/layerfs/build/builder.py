@@ -241,15 +241,13 @@ class _Builder:
             if name not in allowed and ins.keyword != "HEALTHCHECK":
                 raise fail(ins, f"unknown flag: --{name}")
         if ins.keyword == "ARG":
-            scope = self._declare(state.args, ins)
-            text = "ARG " + " ".join(
-                f"{n}={scope.values[n]}" if scope.values[n] is not None else n
-                for n in [w.partition("=")[0] for w in split_words(
-                    ins.rest, state.args.expansion_env(), self.escape)])
-            state = replace(state, args=scope)
-            as_written = "ARG " + " ".join(ins.rest.split())  # BuildKit's history: the definition
+            # as docker: a new value changes no config and no history (which shows the
+            # definition); it reaches the cache through what uses it - RUN's scope and
+            # the expanded text of other instructions - which then say "arg X changed"
+            state = replace(state, args=self._declare(state.args, ins))
+            text = "ARG " + " ".join(ins.rest.split())
             return self._step(state, ins, StepInputs(state.key, "ARG", text),
-                              lambda: self._history(state.result, as_written))
+                              lambda: self._history(state.result, text))
         if ins.keyword in METADATA:
             config, text = apply_metadata(ins, state.result.config, self._env(state),
                                           self.escape, state.cmd_set)
