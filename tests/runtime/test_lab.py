@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -75,3 +76,31 @@ def test_database_scenario_writable_layer_is_ephemeral_volume_is_not(env: Env) -
         check=False,
     )
     assert ro.returncode != 0 and (host / "f").read_text() == "x\n"
+
+
+def test_image_volumes_are_seeded_from_the_image(env: Env) -> None:
+    """An image's VOLUME gets an anonymous volume; an empty volume mounted over a
+    directory of the image gets the image's files there (docker's copy-up)."""
+    from layerfs.oci.container_config import ContainerConfig
+    from layerfs.store.commit import commit_image
+
+    upper = env.tmp / "layer"
+    (upper / "data").mkdir(parents=True)
+    (upper / "data" / "seed.txt").write_text("from the image\n")
+    with env.store() as store:
+        config = ContainerConfig(cmd=("sh",), volumes=("/data",))
+        commit_image(store, str(upper), store.image("busybox"), ["withvol:1"], config=config)
+    assert env.out("run", "--name", "a", "withvol:1", "cat", "/data/seed.txt") == "from the image\n"
+    [mount] = json.loads(env.out("inspect", "a"))[0]["Mounts"]
+    assert mount["Type"] == "volume" and mount["Destination"] == "/data"
+    assert len(env.out("volume", "ls", "-q").split()) == 1
+    out = env.out(
+        "run", "--rm", "-v", "named:/data", "withvol:1", "sh", "-c", "echo more >> /data/seed.txt"
+    )
+    assert out == ""
+    assert (
+        env.out("run", "--rm", "-v", "named:/data", "busybox", "cat", "/data/seed.txt")
+        == "from the image\nmore\n"
+    )
+    env.run("rm", "-v", "a")
+    assert env.out("volume", "ls", "-q") == "named\n"

@@ -38,7 +38,7 @@ from layerfs.runtime.monitor import (
 from layerfs.runtime.rootfs import mount_rootfs, umount_rootfs, write_etc_files
 from layerfs.runtime.runc import Runc, runc_binary, signal_number
 from layerfs.runtime.spec import build_spec, resolve_user
-from layerfs.runtime.volumes import ensure_volume
+from layerfs.runtime.volumes import ensure_volume, seed_volume
 
 if TYPE_CHECKING:
     from layerfs.store.store import Store
@@ -74,8 +74,9 @@ def create(
     auto_remove: bool = False,
     entrypoint: Sequence[str] | None = None,
 ) -> Container:
-    """`docker create`: the image's run defaults (Entrypoint, Cmd, Env, WorkingDir, User)
-    completed by the arguments; named volumes are created when missing. Nothing runs."""
+    """`docker create`: the image's run defaults (Entrypoint, Cmd, Env, WorkingDir, User,
+    Volumes: an anonymous volume each) completed by the arguments; named volumes are
+    created when missing. Nothing runs."""
     image = store.image(image_ref)
     defaults = image.config().config
     entry = tuple(entrypoint) if entrypoint is not None else tuple(defaults.entrypoint or ())
@@ -84,7 +85,10 @@ def create(
         raise Conflict("no command specified (the image has no Cmd or Entrypoint)")
     merged_env = dict(e.partition("=")[::2] for e in defaults.env)
     merged_env |= {k: v for k, _, v in (e.partition("=") for e in env)}
-    mounts = tuple(ensure_volume(store, v) for v in volumes)
+    wanted = list(volumes)
+    taken = {v.destination for v in wanted}
+    wanted += [VolumeMount("volume", "", d) for d in defaults.volumes if d not in taken]
+    mounts = tuple(ensure_volume(store, v) for v in wanted)
     config = RunConfig(
         args=args,
         env=tuple(f"{k}={v}" for k, v in merged_env.items()),
@@ -103,6 +107,10 @@ def prepare(store: Store, c: Container) -> Container:
     """Mount the root file system and write config.json; the updated record."""
     driver = mount_rootfs(store, c.id)
     try:
+        merged = records.path_of(store, c.id, "merged")
+        for m in c.config.mounts:
+            if m.kind == "volume":
+                seed_volume(m.source, merged, m.destination)
         write_etc_files(store, c)
         spec = build_spec(
             c, records.container_dir(store, c.id), records.path_of(store, c.id, "merged")

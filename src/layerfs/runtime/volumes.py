@@ -14,12 +14,14 @@ import json
 import os
 import re
 import secrets
+import shutil
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from layerfs.errors import Conflict, InvalidInput, NotFound
 from layerfs.runtime.containers import VolumeMount, list_containers
+from layerfs.runtime.spec import resolve_in_root
 from layerfs.store.durable import fsync_dir, publish, remove_tree
 from layerfs.store.snapshots import tree_usage
 
@@ -126,6 +128,23 @@ def ensure_volume(store: Store, mount: VolumeMount) -> VolumeMount:
         return mount
     volume = create_volume(store, mount.name, anonymous=not mount.name)
     return replace(mount, name=volume.name, source=volume.mountpoint)
+
+
+def seed_volume(data: str, rootfs: str, destination: str) -> bool:
+    """Docker's copy-up into volumes: an empty volume dir `data` mounted at `destination`
+    gets what the image has there (read from the mounted `rootfs`, links never followed
+    out of it). True if something was copied."""
+    if os.listdir(data):
+        return False
+    src = resolve_in_root(rootfs, destination)
+    if not os.path.isdir(src) or os.path.islink(src) or not os.listdir(src):
+        return False
+    shutil.copytree(src, data, symlinks=True, dirs_exist_ok=True)
+    shutil.copystat(src, data)
+    st = os.lstat(src)
+    if os.geteuid() == 0:
+        os.chown(data, st.st_uid, st.st_gid)
+    return True
 
 
 def list_volumes(store: Store) -> list[Volume]:
