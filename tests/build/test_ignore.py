@@ -36,6 +36,8 @@ def test_read_patterns() -> None:
         (["[a-c].md"], "b.md", True),
         (["data.json"], "sub/data.json", False),
         (["**"], "anything/at/all", True),
+        (["*", "!*/keep.txt"], "dir/keep.txt", False),  # moby#30018: wildcard exception
+        (["*", "!*/keep.txt"], "dir/other.txt", True),
     ],
 )
 def test_matcher(patterns: list[str], path: str, ignored: bool) -> None:
@@ -50,3 +52,14 @@ def test_walk_reincludes_inside_ignored_dir(tmp_path: Path) -> None:
     tree = ContextTree(str(tmp_path), IgnoreMatcher(["node_modules", "!node_modules/keep.txt"]))
     names = [rel for rel, _ in walk(tree, "")]
     assert names == ["app.py", "node_modules", "node_modules/keep.txt"]
+
+
+def test_walk_wildcard_exception_below_ignored_dirs(tmp_path: Path) -> None:
+    """`*` then `!*/keep.txt`: every top entry is ignored, yet the walk must descend to
+    find the exceptions (the shortcut that lost such files is the known trap)."""
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "keep.txt").write_text("k")
+        (tmp_path / d / "drop.txt").write_text("d")
+    tree = ContextTree(str(tmp_path), IgnoreMatcher(["*", "!*/keep.txt"]))
+    assert [rel for rel, _ in walk(tree, "")] == ["a", "a/keep.txt", "b", "b/keep.txt"]
