@@ -23,6 +23,7 @@ import json
 import os
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -152,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=100, help="containers per tool")
     args = parse_standard(parser, argv)
     count = min(args.count, 5) if args.quick else args.count
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up when killed
     base = scratch_dir(args.dir, "layerfs-bench-containers-")
     tools = [layerfs_tool(base)]
     if shutil.which("podman"):
