@@ -282,3 +282,11 @@ def test_run_on_the_fallbacks_makes_the_same_layer(
                 tarfile.open(fileobj=f, mode="r|") as tf:
             return {m.name for m in tf}
     assert members(str(fallback.id)) - {"srv/.wh..wh..opq"} == members(str(default.id))
+
+
+def test_more_than_100_layers_warns(store: Store, busybox: str, tmp_path: Path) -> None:
+    steps = "".join(f"COPY f /f{i}\n" for i in range(101))
+    ctx = write_context(tmp_path / "ctx", {"f": "x", "Dockerfile": f"FROM busybox\n{steps}"})
+    result = run_build(store, ctx)
+    assert len(store.image(str(result.image.id)).layers()) == 102
+    assert any("102 layers" in w for w in result.warnings)
