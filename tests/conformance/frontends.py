@@ -86,10 +86,40 @@ class FrontEnd(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- shared
+
+
+class _OpenBased:
+    """write_file, append and read of a front end, built on its `_open` (an fd or OSError)."""
+
+    def _open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        raise NotImplementedError
+
+    def _write(self, path: str, flags: int, data: bytes, mode: int = 0o666) -> None:
+        fd = self._open(path, flags, mode)
+        try:
+            write_all(fd, data)
+        finally:
+            os.close(fd)
+
+    def write_file(self, path: str, data: bytes, mode: int) -> None:
+        self._write(path, WRITE_FLAGS, data, mode)
+
+    def append(self, path: str, data: bytes) -> None:
+        self._write(path, APPEND_FLAGS, data)
+
+    def read(self, path: str) -> bytes:
+        fd = self._open(path, READ_FLAGS)
+        try:
+            return read_all(fd)
+        finally:
+            os.close(fd)
+
+
 # --------------------------------------------------------------------------- library
 
 
-class LibraryFrontEnd:
+class LibraryFrontEnd(_OpenBased):
     """`layerfs.union.UnionView` over the dirs; remount builds a new view."""
 
     name = "library"
@@ -106,18 +136,8 @@ class LibraryFrontEnd:
             redirect_dir=self._options.redirect_dir,
         )
 
-    def _write(self, path: str, flags: int, data: bytes, mode: int = 0o666) -> None:
-        fd = self._view.open(path, flags, mode)
-        try:
-            write_all(fd, data)
-        finally:
-            os.close(fd)
-
-    def write_file(self, path: str, data: bytes, mode: int) -> None:
-        self._write(path, WRITE_FLAGS, data, mode)
-
-    def append(self, path: str, data: bytes) -> None:
-        self._write(path, APPEND_FLAGS, data)
+    def _open(self, path: str, flags: int, mode: int = 0o666) -> int:
+        return self._view.open(path, flags, mode)  # type: ignore[no-any-return]
 
     def truncate(self, path: str, length: int) -> None:
         self._view.truncate(path, length)
@@ -159,13 +179,6 @@ class LibraryFrontEnd:
 
     def removexattr(self, path: str, name: str) -> None:
         self._view.removexattr(path, name)
-
-    def read(self, path: str) -> bytes:
-        fd = self._view.open(path, READ_FLAGS)
-        try:
-            return read_all(fd)
-        finally:
-            os.close(fd)
 
     def listdir(self, path: str) -> list[tuple[str, str]]:
         return [(e.name, _LIB_KINDS[e.kind.value]) for e in self._view.readdir(path)]
@@ -209,7 +222,7 @@ class Mounter:
     umount: Callable[[str], None]
 
 
-class MountFrontEnd:
+class MountFrontEnd(_OpenBased):
     """A real mount (kernel overlay or FUSE) at `merged`, reached fd-relative from its root."""
 
     def __init__(self, name: str, dirs: Dirs, mount: Mount, mounter: Mounter,
@@ -248,19 +261,9 @@ class MountFrontEnd:
         finally:
             os.close(fd)
 
-    def _write(self, path: str, flags: int, data: bytes, mode: int = 0o666) -> None:
+    def _open(self, path: str, flags: int, mode: int = 0o666) -> int:
         with parent_fd(self._root, path) as (pfd, name):
-            fd = os.open(name, flags, mode, dir_fd=pfd)
-        try:
-            write_all(fd, data)
-        finally:
-            os.close(fd)
-
-    def write_file(self, path: str, data: bytes, mode: int) -> None:
-        self._write(path, WRITE_FLAGS, data, mode)
-
-    def append(self, path: str, data: bytes) -> None:
-        self._write(path, APPEND_FLAGS, data)
+            return os.open(name, flags, mode, dir_fd=pfd)
 
     def truncate(self, path: str, length: int) -> None:
         with self._object(path, follow=True) as fd:
@@ -319,14 +322,6 @@ class MountFrontEnd:
     def removexattr(self, path: str, name: str) -> None:
         with self._object(path) as fd:
             os.removexattr(magic(fd), name)
-
-    def read(self, path: str) -> bytes:
-        with parent_fd(self._root, path) as (pfd, name):
-            fd = os.open(name, READ_FLAGS, dir_fd=pfd)
-        try:
-            return read_all(fd)
-        finally:
-            os.close(fd)
 
     def listdir(self, path: str) -> list[tuple[str, str]]:
         fd = open_in_root(self._root, path, os.O_RDONLY | os.O_DIRECTORY)

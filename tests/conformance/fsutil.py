@@ -166,6 +166,22 @@ def walk(dirfd: int, prefix: str = "") -> Iterator[tuple[str, int, str, os.stat_
                 os.close(sub)
 
 
+def walk_bottom_up(dirfd: int) -> Iterator[tuple[int, str, bool]]:
+    """(parent dir fd, name, is a dir) of everything below `dirfd`, each directory after
+    its content (so it may be removed or have its times set last); fd-relative."""
+    with os.scandir(dirfd) as it:
+        children = [(de.name, de.is_dir(follow_symlinks=False)) for de in it]
+    for name, is_dir in children:
+        if is_dir:
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          dir_fd=dirfd)
+            try:
+                yield from walk_bottom_up(sub)
+            finally:
+                os.close(sub)
+        yield dirfd, name, is_dir
+
+
 def remove_tree(path: str) -> None:
     """rm -rf that copes with trees deeper than PATH_MAX (fd-relative)."""
     try:
@@ -176,23 +192,11 @@ def remove_tree(path: str) -> None:
         os.unlink(path)
         return
     try:
-        _empty_dir(fd)
+        for dirfd, name, is_dir in walk_bottom_up(fd):
+            if is_dir:
+                os.rmdir(name, dir_fd=dirfd)
+            else:
+                os.unlink(name, dir_fd=dirfd)
     finally:
         os.close(fd)
     os.rmdir(path)
-
-
-def _empty_dir(fd: int) -> None:
-    with os.scandir(fd) as it:
-        names = [(de.name, de.is_dir(follow_symlinks=False)) for de in it]
-    for name, is_dir in names:
-        if is_dir:
-            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=fd)
-            try:
-                _empty_dir(sub)
-            finally:
-                os.close(sub)
-            os.rmdir(name, dir_fd=fd)
-        else:
-            os.unlink(name, dir_fd=fd)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from layerfs.union import whiteouts
 
-from .fsutil import magic, object_fd, open_dir_path, short_path, write_all
+from .fsutil import magic, object_fd, open_dir_path, short_path, walk_bottom_up, write_all
 
 # Every object of a built layer gets an mtime/atime below this; anything newer in a
 # snapshot was written during the test (see snapshot.py).
@@ -142,7 +142,7 @@ def build_layer(entries: tuple[Entry, ...], path: str) -> None:
     """Create the layer directory `path` holding `entries`, then pin every time."""
     os.mkdir(path)
     os.chmod(path, 0o755)
-    root = os.open(path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    root = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         for entry in entries:
             _make(root, entry)
@@ -205,18 +205,9 @@ def _makedirs(root: int, relpath: str) -> None:
 
 
 def _pin_times(dirfd: int) -> None:
-    """Set atime = mtime = FIXED_TIME_NS on everything below `dirfd` (children first, so
-    that writing a child does not move its parent's mtime afterwards)."""
-    with os.scandir(magic(dirfd)) as it:
-        children = [(de.name, de.is_dir(follow_symlinks=False)) for de in it]
-    for name, is_dir in children:
-        if is_dir:
-            sub = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                          dir_fd=dirfd)
-            try:
-                _pin_times(sub)
-            finally:
-                os.close(sub)
-        os.utime(name, ns=(FIXED_TIME_NS, FIXED_TIME_NS), dir_fd=dirfd,
+    """Set atime = mtime = FIXED_TIME_NS on everything below `dirfd` and on itself
+    (children first, so that no later write moves a parent's mtime)."""
+    for parent, name, _ in walk_bottom_up(dirfd):
+        os.utime(name, ns=(FIXED_TIME_NS, FIXED_TIME_NS), dir_fd=parent,
                  follow_symlinks=False)
     os.utime(magic(dirfd), ns=(FIXED_TIME_NS, FIXED_TIME_NS))
