@@ -103,6 +103,8 @@ class BuildCache:
         for stmt in _DDL.split(";"):
             if stmt.strip():
                 store.db.execute(stmt)
+        # rows whose build_cache entry was pruned (`system prune`, builder prune) go too
+        store.db.execute("DELETE FROM build_steps WHERE key NOT IN (SELECT key FROM build_cache)")
 
     def lookup(self, key: str) -> StepResult | None:
         """The result recorded for `key` if its layers are all still in the store."""
