@@ -360,3 +360,11 @@ def test_writes_invalidate_cached_directories(tmp_path: Path) -> None:
         pass
     cache.put("/x", object(), token)  # type: ignore[arg-type]
     assert cache.get("/x") is None
+
+
+def test_failed_creation_keeps_the_whiteout(tmp_path: Path) -> None:
+    v = make(tmp_path, {"/n": "hidden"})
+    v.unlink("/n")
+    with pytest.raises(OverflowError):
+        v.mknod("/n", stat.S_IFIFO | 0o644, -1)  # refused by os.mknod after the whiteout went
+    assert is_whiteout(up(tmp_path, "/n")) and not v.exists("/n")

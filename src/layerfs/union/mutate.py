@@ -8,8 +8,10 @@ errno, raised before anything is written unless said otherwise.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
+from collections.abc import Iterator
 
 from layerfs.errors import oserror
 from layerfs.union.copyup import copy_up_object, set_impure
@@ -81,11 +83,27 @@ def prepare_create(eng: Engine, path: str) -> tuple[str, str, Resolution, bool]:
     return udir, name, parent, had_whiteout
 
 
+@contextlib.contextmanager
+def creating(eng: Engine, path: str) -> Iterator[tuple[str, Resolution, bool]]:
+    """`prepare_create`, then yield ``(upper real path, parent, had_whiteout)``.
+
+    If the body fails and leaves nothing at the name, a removed whiteout is put back, so
+    a failed creation never uncovers the lower object it hid.
+    """
+    udir, name, parent, had_whiteout = prepare_create(eng, path)
+    real = os.path.join(udir, name)
+    try:
+        yield real, parent, had_whiteout
+    except BaseException:
+        if had_whiteout and not os.path.lexists(real):
+            make_whiteout(udir, name, eng.fmt)
+        raise
+
+
 def create_fd(eng: Engine, path: str, flags: int, mode: int) -> int:
     """Create a new regular file (O_CREAT on a missing name) and open it with `flags`."""
-    udir, name, _parent, _wh = prepare_create(eng, path)
-    return os.open(os.path.join(udir, name), flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
-                   mode)
+    with creating(eng, path) as (real, _parent, _wh):
+        return os.open(real, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
 
 
 def mkdir(eng: Engine, path: str, mode: int) -> None:
@@ -94,25 +112,29 @@ def mkdir(eng: Engine, path: str, mode: int) -> None:
     With redirect_dir on, a new directory in a merged parent is made opaque too (the
     kernel does so whenever offline changes to lower layers are not allowed).
     """
-    udir, name, parent, had_whiteout = prepare_create(eng, path)
-    real = os.path.join(udir, name)
-    os.mkdir(real, mode)
-    if had_whiteout or (eng.redirect_dir and has_lower(parent.final)):
-        make_opaque(real, eng.fmt)
+    with creating(eng, path) as (real, parent, had_whiteout):
+        os.mkdir(real, mode)
+        if had_whiteout or (eng.redirect_dir and has_lower(parent.final)):
+            try:
+                make_opaque(real, eng.fmt)
+            except BaseException:
+                clear_opaque(real)
+                os.rmdir(real)
+                raise
 
 
 def symlink(eng: Engine, target: str, path: str) -> None:
     """symlink; over a whiteout the whiteout is simply replaced (fuse-overlayfs#279)."""
     if "\0" in target:
         raise oserror(errno.EINVAL, path)
-    udir, name, _parent, _wh = prepare_create(eng, path)
-    os.symlink(target, os.path.join(udir, name))
+    with creating(eng, path) as (real, _parent, _wh):
+        os.symlink(target, real)
 
 
 def mknod(eng: Engine, path: str, mode: int, device: int) -> None:
     """mknod of a fifo, socket, device or regular file (mode type bits as mknod(2))."""
-    udir, name, _parent, _wh = prepare_create(eng, path)
-    os.mknod(os.path.join(udir, name), mode, device)
+    with creating(eng, path) as (real, _parent, _wh):
+        os.mknod(real, mode, device)
 
 
 def link(eng: Engine, existing: str, new: str) -> None:
@@ -128,10 +150,10 @@ def link(eng: Engine, existing: str, new: str) -> None:
         raise oserror(errno.EPERM, existing)
     eng.require_upper(new)
     src = ensure_upper(eng, old)
-    udir, name, _parent, _wh = prepare_create(eng, new)
-    if overlay_xattr(src, ORIGIN) is not None:  # as ovl_create_or_link for an origin
-        set_impure(udir, eng.fmt)
-    os.link(src, os.path.join(udir, name), follow_symlinks=False)
+    with creating(eng, new) as (real, _parent, _wh):
+        if overlay_xattr(src, ORIGIN) is not None:  # as ovl_create_or_link for an origin
+            set_impure(os.path.dirname(real), eng.fmt)
+        os.link(src, real, follow_symlinks=False)
 
 
 # --------------------------------------------------------------------------- removal
