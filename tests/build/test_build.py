@@ -22,6 +22,7 @@ from layerfs.cli.main import cli
 from layerfs.errors import BuildFailed, InvalidInput
 from layerfs.store import Store, import_rootfs
 from layerfs.store.durable import mounted_under
+from layerfs.store.fsck import fsck
 from layerfs.union.view import UnionView
 
 # the seed's Part 4 lab, `apk` replaced by a shell step making and deleting a cache
@@ -116,6 +117,8 @@ COPY --from=busybox /etc/passwd /from-image
     # a failed RUN leaves no snapshot and no mount behind
     assert [s.name for s in store.snapshots.walk() if s.kind == "active"] == []
     assert mounted_under(store.paths.root) == []
+    # no orphan blobs of the stages, and a later --target build re-makes the one it needs
+    assert fsck(store, deep=True).problems == ()
 
 
 def test_copy_wildcards_dirs_and_add(store: Store, busybox: str, tmp_path: Path) -> None:
@@ -191,6 +194,7 @@ def test_squash_keeps_base_and_cache(store: Store, busybox: str, tmp_path: Path)
     view = UnionView(image.lowerdirs())
     assert view.listdir("/var/cache/apk") == [] and view.exists("/usr/bin/curl")
     assert not view.exists("/var/cache/apk/APKINDEX")
+    assert fsck(store, deep=True).problems == ()
 
 
 def test_reproducible_with_source_date_epoch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -27,7 +27,7 @@ from layerfs.build.context import ContextTree, SourceTree, UnionTree, expand_sou
 from layerfs.build.explain import ERROR, HIT, MISS, StepReport, explain_miss
 from layerfs.build.ignore import IgnoreMatcher, load_ignore_file
 from layerfs.build.instructions import DEFAULT_SHELL, METADATA, apply_metadata, fail
-from layerfs.build.output import check_layer_count, write_image
+from layerfs.build.output import check_layer_count, drop_unused_blobs, write_image
 from layerfs.build.owner import resolve_owner
 from layerfs.build.parser import Instruction, parse
 from layerfs.build.run import ContainerExecutor, Output, RunExecutor, RunRequest
@@ -147,6 +147,8 @@ class _Builder:
             if warning:
                 self.warnings.append(warning)
             image = write_image(self.store, ingest, result, self.opts.tags)
+            made = [lr for st in self.done.values() for lr in st.result.layers]
+            drop_unused_blobs(self.store, ingest, [*made, *final.result.layers], result)
         unused = unused_build_args(self.opts.build_args, self.used_args)
         if unused:
             self.warnings.append(f"one or more build args were not consumed: {unused}")

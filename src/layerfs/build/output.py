@@ -12,17 +12,19 @@ error (the kernel overlay driver stacks at most 500 lowerdirs).
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from layerfs.archive.compress import compress_stream
 from layerfs.archive.generate import write_tar
 from layerfs.build.cache import LayerRef, StepResult
+from layerfs.digest import Digest
 from layerfs.errors import InvalidInput, InvalidLayer
 from layerfs.oci import mediatypes as mt
 from layerfs.oci.descriptor import Descriptor
 from layerfs.oci.manifest import Manifest
-from layerfs.store import images
+from layerfs.store import gc, images
+from layerfs.store.durable import remove_tree
 from layerfs.store.images import NewImage
 from layerfs.store.put import store_bytes
 from layerfs.store.records import ImageLayerRecord, ImageRecord
@@ -74,6 +76,23 @@ def ensure_blob(store: Store, ingest: Ingest, layer: LayerRef) -> None:
         raise StaleLayer(f"layer {layer.chain_id}: re-compressed blob {digest} differs from"
                          f" {layer.blob}")
     ingest.commit_blob(tmp, digest)
+
+
+def drop_unused_blobs(store: Store, ingest: Ingest, layers: Iterable[LayerRef],
+                      keep: StepResult) -> list[Digest]:
+    """Remove the blobs of `layers` that the image `keep` does not use and nothing else
+    references (other stages, squashed-away layers): the cache keeps their layer dirs,
+    and `ensure_blob` makes a blob again when a later image needs one. The removed."""
+    wanted = {lr.blob for lr in keep.layers}
+    removed = []
+    with store.lock:
+        for lr in {lr.blob: lr for lr in layers}.values():
+            if lr.blob in wanted or not store.blobs.exists(lr.blob):
+                continue
+            if gc.unreferenced_blob(store, lr.blob, exclude_lease=ingest.id):
+                remove_tree(store.blobs.path(lr.blob))
+                removed.append(lr.blob)
+    return removed
 
 
 def write_image(store: Store, ingest: Ingest, result: StepResult, tags: Sequence[str]
