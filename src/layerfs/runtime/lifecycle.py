@@ -176,6 +176,10 @@ def refresh(store: Store, c: Container) -> Container:
     finalized (exit code unknown); one still running stays "running"."""
     if c.state.status != RUNNING or monitor_alive(store, c.id):
         return c
+    # the monitor writes the final record before it lets go of its lock: read again
+    c = records.read(store, c.id)
+    if c.state.status != RUNNING:
+        return c
     if c.state.pid > 0 and process_start(c.state.pid) == c.state.pid_start:
         return c  # still the same process (a pid reused after a reboot is not)
     return finalize(store, c.id, runtime_of(store, c), None)
