@@ -196,6 +196,8 @@ def test_same_layers_as_buildah_and_runs_in_podman(
     my_empty = [h.empty_layer for h in mine.config().history]
     assert their_empty == my_empty
     assert mine.config().config.user == theirs.config().config.user == "app"
+    for field in ("env", "working_dir", "cmd", "entrypoint"):
+        assert getattr(mine.config().config, field) == getattr(theirs.config().config, field)
     assert [r.status for r in ours.steps].count("MISS") == len(ours.steps)
 
     # the layerfs image runs in podman

@@ -38,6 +38,7 @@ from layerfs.errors import InvalidInput, LayerfsError, NotFound
 from layerfs.oci.config import ImageConfig
 from layerfs.oci.history import HistoryEntry
 from layerfs.oci.platform import Platform
+from layerfs.runtime.spec import DEFAULT_PATH
 from layerfs.store.commit import created_now
 from layerfs.store.records import ImageRecord
 from layerfs.store.store import Store
@@ -194,6 +195,10 @@ class _Builder:
             layers = tuple(LayerRef(sl.chain_id, sl.diff_id(), sl.digest(), sl.size(),
                                     sl.media_type()) for sl in image.store_layers())
             result = StepResult(image.config(), layers)
+        cc = result.config.config
+        if "PATH" not in cc.env_dict():  # BuildKit and buildah give every image a PATH
+            config = result.config.with_config(env=(f"PATH={DEFAULT_PATH}", *cc.env))
+            result = StepResult(config, result.layers)
         inputs = StepInputs(site, "FROM", text)
         started = time.monotonic()
         missed = self.cache.lookup(inputs.key()) is None
