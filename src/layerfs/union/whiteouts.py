@@ -263,7 +263,8 @@ def scan_dir(dirpath: str) -> LayerDir:
     entries: dict[str, EntryKind] = {}
     whiteouts: set[str] = set()
     opaque_oci = False
-    xattr_wh = None  # computed lazily: only needed for empty regular files
+    marker = overlay_xattr(dirpath, OPAQUE)
+    xattr_wh = marker == b"x"  # only then can an empty regular file be a whiteout
     with os.scandir(dirpath) as it:
         for de in it:
             name = de.name
@@ -279,12 +280,12 @@ def scan_dir(dirpath: str) -> LayerDir:
                 entries[name] = EntryKind.SYMLINK
             elif de.is_file(follow_symlinks=False):
                 kind = EntryKind.FILE
-                st = de.stat(follow_symlinks=False)
-                if st.st_size == 0:
-                    if xattr_wh is None:
-                        xattr_wh = has_xattr_whiteouts(dirpath)
-                    if xattr_wh and overlay_xattr(de.path, WHITEOUT) is not None:
-                        kind = EntryKind.WHITEOUT
+                if (
+                    xattr_wh
+                    and de.stat(follow_symlinks=False).st_size == 0
+                    and overlay_xattr(de.path, WHITEOUT) is not None
+                ):
+                    kind = EntryKind.WHITEOUT
                 if kind is EntryKind.WHITEOUT:
                     whiteouts.add(name)
                 else:
@@ -297,7 +298,7 @@ def scan_dir(dirpath: str) -> LayerDir:
                     entries[name] = EntryKind.SPECIAL
     # OCI: a `.wh.NAME` hides NAME in lower layers only; NAME in this layer stays visible.
     whiteouts.difference_update(entries)
-    opaque = opaque_oci or overlay_xattr(dirpath, OPAQUE) == b"y"
+    opaque = opaque_oci or marker == b"y"
     return LayerDir(entries, frozenset(whiteouts), opaque)
 
 
