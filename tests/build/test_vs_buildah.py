@@ -154,6 +154,7 @@ COPY --chown=1000:50 priv /q1/q2
 COPY --chmod=0600 priv /r1
 COPY priv /newdest
 ADD pkg.tar.gz /opt/
+ADD --chown=1000:50 pkg.tar.gz /opt2/
 """
 
 
@@ -171,7 +172,7 @@ def test_copy_rules_as_buildah(
     theirs = buildah_build(store, busybox, tmp_path, peers["buildah"], ctx)
     run_build(store, ctx, tags=("rules",))
     mine = store.image("rules").layers()
-    assert len(mine) == len(theirs.layers()) == 13
+    assert len(mine) == len(theirs.layers()) == 14
     for i, (t, m) in enumerate(zip(theirs.layers(), mine, strict=True)):
         assert listing(t) == listing(m), f"layer {i} differs"
 

@@ -170,12 +170,14 @@ def _item(tree: SourceTree, rel: str, dest: str, st: os.stat_result, opts: CopyO
 
 
 def _dedupe(items: list[CopyItem]) -> list[CopyItem]:
-    """Later items for the same destination win; created parents never override."""
-    seen: dict[str, CopyItem] = {}
+    """Later items for the same destination win; created parents never override; a tar
+    to extract into a directory is its own item (it does not replace the directory)."""
+    seen: dict[tuple[str, str], CopyItem] = {}
     for it in items:
-        if it.dest in seen and not it.meta:
+        key = (it.dest, it.source if it.kind == TAR else "")
+        if key in seen and not it.meta:
             continue
-        seen[it.dest] = it
+        seen[key] = it
     return list(seen.values())
 
 
