@@ -19,6 +19,7 @@ and the FUSE passthrough need it.
 
 from __future__ import annotations
 
+import abc
 import argparse
 import contextlib
 import json
@@ -99,7 +100,7 @@ def build(root: Path, sz: Sizes, quick: bool = False) -> tuple[list[Path], list[
     return lowers, deep
 
 
-class Target:
+class Target(abc.ABC):
     """One place the union is visible; `fresh()` remounts it with an empty upper dir."""
 
     name = ""
@@ -121,8 +122,9 @@ class Target:
         return OverlayOptions(tuple(str(p) for p in self.lowers), str(self.base / "upper"),
                               str(self.base / "work"))
 
+    @abc.abstractmethod
     def mount(self) -> None:
-        raise NotImplementedError
+        """Make the union visible at `self.root`."""
 
     def unmount(self) -> None:
         if self.mounted:
@@ -140,10 +142,13 @@ class Target:
 class Native(Target):
     name = "native"
 
+    def mount(self) -> None:
+        hardlink_tree(self.lowers, self.base / "merged")
+
     def fresh(self) -> None:
         if not self.mounted:
             reset_dir(self.base / "merged")
-            hardlink_tree(self.lowers, self.base / "merged")
+            self.mount()
             self.mounted = True
 
     def unmount(self) -> None:
