@@ -107,3 +107,22 @@ verify_json "layerfs build --explain --json -f Dockerfile.bad -t app:bad ." \
     "[s['status'] for s in j['steps']] == ['HIT','HIT','MISS','MISS','MISS'] and j['steps'][3]['reason'] == 'parent step missed'" \
     "bad order: COPY . misses, so the package step runs again (parent step missed)"
 seed "Copy dependencies first: put frequently changing content last for cache efficiency"
+
+banner "Part 4: the seed's 'Not using .dockerignore' mistake"
+say "A 5 MB log file lands in the COPY . layer; .dockerignore keeps it out of the context"
+step "dd if=/dev/urandom of=debug.log bs=1M count=5 2>/dev/null && layerfs build -q -f Dockerfile.good -t app:noignore ."
+verify_json "layerfs history --json app:noignore" \
+    "[e['size'] for e in j if e['created_by'].startswith('COPY . .')][0] > 5000000" \
+    "without .dockerignore the COPY . layer holds the 5 MB log"
+step "echo '*.log' > .dockerignore"
+step "layerfs build --explain -f Dockerfile.good -t app:ignore ."
+expect_line "miss: file /app/\.dockerignore added; file /app/debug\.log removed" \
+    "the COPY . step says what changed in the context"
+verify_json "layerfs history --json app:ignore" \
+    "[e['size'] for e in j if e['created_by'].startswith('COPY . .')][0] < 100000" \
+    "with .dockerignore the layer is small again"
+step "echo more >> debug.log"
+verify_json "layerfs build --explain --json -f Dockerfile.good ." \
+    "all(s['status'] == 'HIT' for s in j['steps'])" \
+    "changing an ignored file keeps every step cached"
+seed "Not using .dockerignore: large context, slow builds - exclude unnecessary files"

@@ -79,11 +79,12 @@ def compare(old: StepInputs, new: StepInputs) -> tuple[str, dict[str, Any]]:
     changed = [p for p in sorted(set(old.files) | set(new.files))
                if old.files.get(p) != new.files.get(p)]
     if changed:
-        first = changed[0]
-        what = _describe_file(old.files.get(first), new.files.get(first))
-        more = f" (and {len(changed) - 1} more)" if len(changed) > 1 else ""
-        return (f"file {first} {what}{more}",
-                {"file": first, "change": what, "files": changed[:50]})
+        whats = [(p, _describe_file(old.files.get(p), new.files.get(p))) for p in changed[:50]]
+        reason = "; ".join(f"file {p} {what}" for p, what in whats[:3])
+        if len(changed) > 3:
+            reason += f" (and {len(changed) - 3} more)"
+        return (reason, {"file": whats[0][0], "change": whats[0][1],
+                         "files": [{"path": p, "change": w} for p, w in whats]})
     return ("the cached result is gone (its layers were removed)", {})
 
 
