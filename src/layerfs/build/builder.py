@@ -33,7 +33,6 @@ from layerfs.build.parser import Instruction, parse
 from layerfs.build.run import ContainerExecutor, Output, RunExecutor, RunRequest
 from layerfs.build.squash import squash
 from layerfs.build.words import expand_word, split_words, substitute
-from layerfs.digest import Digest
 from layerfs.errors import InvalidInput, LayerfsError, NotFound
 from layerfs.oci.config import ImageConfig
 from layerfs.oci.history import HistoryEntry
@@ -368,7 +367,3 @@ class _Builder:
         return self._step(state, ins, inputs, lambda: filesteps.copy_step(
             self.ctx, state.result, items, created_by))
 
-
-def image_digest(result: BuildResult) -> Digest:
-    """The built image's manifest digest."""
-    return result.image.manifest_digest

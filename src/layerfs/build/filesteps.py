@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -161,5 +160,3 @@ def heredoc_files(ctx: LayerContext, docs: list[tuple[str, str]]) -> str:
         os.chmod(os.path.join(root, name), 0o644)
     return root
 
-
-DestIsDir = Callable[[str], bool]
