@@ -368,3 +368,12 @@ def test_failed_creation_keeps_the_whiteout(tmp_path: Path) -> None:
     with pytest.raises(OverflowError):
         v.mknod("/n", stat.S_IFIFO | 0o644, -1)  # refused by os.mknod after the whiteout went
     assert is_whiteout(up(tmp_path, "/n")) and not v.exists("/n")
+
+
+def test_open_creat_through_a_dangling_symlink_creates_the_target(tmp_path: Path) -> None:
+    v = make(tmp_path, {"/link": ("symlink", "d/target"), "/d": DIR, "/loop": ("symlink", "loop")})
+    fd = v.open("/link", os.O_WRONLY | os.O_CREAT, 0o600)
+    os.close(fd)
+    assert v.lookup("/d/target").kind is EntryKind.FILE
+    assert errno_of(v.open, "/link", os.O_WRONLY | os.O_CREAT | os.O_EXCL) == errno.EEXIST
+    assert errno_of(v.open, "/loop", os.O_WRONLY | os.O_CREAT) == errno.ELOOP

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING
 from layerfs.errors import oserror
 from layerfs.union import mutate
 from layerfs.union.checks import validate
-from layerfs.union.engine import Engine, in_upper, is_merged_dir
+from layerfs.union.engine import MAX_SYMLINKS, Engine, in_upper, is_merged_dir
 from layerfs.union.layerstack import Layer, Step
 from layerfs.union.longpath import shorten
 from layerfs.union.readdir import DirEntry, listing
@@ -194,15 +195,23 @@ class UnionView:
                 return self._open(path, flags, mode)
         return self._open(path, flags, mode)
 
-    def _open(self, path: str, flags: int, mode: int) -> int:
+    def _open(self, path: str, flags: int, mode: int, hops: int = 0) -> int:
         eng = self._eng
         if flags & os.O_CREAT:
             parent, name = eng.parent_of(path)
-            exists = name in ("", ".", "..") or eng.child(parent, name).found
-            if not exists:
+            child = None if name in ("", ".", "..") else eng.child(parent, name)
+            if child is not None and not child.found:
                 return mutate.create_fd(eng, path, flags, mode)
             if flags & os.O_EXCL:
                 raise oserror(errno.EEXIST, path)
+            top = child.sources[0] if child is not None else None
+            if top is not None and top.entry.kind is EntryKind.SYMLINK and \
+                    not flags & os.O_NOFOLLOW:
+                # O_CREAT through a symlink creates its target (inside the union)
+                if hops >= MAX_SYMLINKS:
+                    raise oserror(errno.ELOOP, path)
+                target = posixpath.join(parent.path, os.readlink(top.realpath))
+                return self._open(target, flags, mode, hops + 1)
         nofollow = bool(flags & os.O_NOFOLLOW)
         res = eng.find(path, follow=not nofollow)
         step = res.final
