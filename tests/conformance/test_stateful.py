@@ -40,6 +40,7 @@ class UnionMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.d: Differential | None = None
+        self.ws = ""
         self.failed = False
 
     def _do(self, op: str, *args: Any) -> None:
@@ -52,8 +53,8 @@ class UnionMachine(RuleBasedStateMachine):
 
     @initialize(stack=s.stacks, redirect_dir=s.st.booleans())
     def mount(self, stack: Stack, redirect_dir: bool) -> None:
-        ws = tempfile.mkdtemp(dir=self.workspace)
-        self.d = Differential(stack, (REFERENCE, self.other), ws, Options(redirect_dir))
+        self.ws = tempfile.mkdtemp(dir=self.workspace)
+        self.d = Differential(stack, (REFERENCE, self.other), self.ws, Options(redirect_dir))
 
     @rule(path=s.paths, data=s.data, mode=s.file_modes)
     def write_file(self, path: str, data: bytes, mode: int) -> None:
@@ -146,6 +147,7 @@ class UnionMachine(RuleBasedStateMachine):
                 self.check()
         finally:
             self.d.close()
+            os.rmdir(self.ws)
 
 
 @pytest.mark.root
