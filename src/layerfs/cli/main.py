@@ -1,25 +1,81 @@
 """The `layerfs` command: a click group whose commands live in the other cli modules.
 
-Every module in this package whose name does not start with "_" (except this one)
-exposes `COMMANDS`, a list of click commands; they are added here. Library errors become
-one-line messages and exit codes here and nowhere else.
+Each module in this package whose name does not start with "_" (except this one) exposes
+`COMMANDS`, a list of click commands. `COMMAND_MODULES` below names the module of every
+command so that one invocation imports only the module it runs (a CLI call costs the
+startup of one module, not of all of them); tests/cli/test_main.py checks that the table
+and the modules agree. Library errors become one-line messages and exit codes here and
+nowhere else.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-import pkgutil
 import sys
 
 import click
 
 import layerfs
-import layerfs.cli
 from layerfs.errors import LayerfsError
+
+#: command name -> module of layerfs.cli that defines it (in its COMMANDS list)
+COMMAND_MODULES: dict[str, str] = {
+    "build": "build",
+    "commit": "container_info",
+    "container": "container_info",
+    "diff": "container_info",
+    "logs": "container_info",
+    "ps": "container_info",
+    "create": "containers",
+    "exec": "containers",
+    "kill": "containers",
+    "rm": "containers",
+    "run": "containers",
+    "start": "containers",
+    "stop": "containers",
+    "fsck": "fsck",
+    "export": "image_io",
+    "import": "image_io",
+    "history": "images",
+    "images": "images",
+    "inspect": "images",
+    "rmi": "images",
+    "tag": "images",
+    "inspect-mount": "inspect_mount",
+    "mount": "mount",
+    "umount": "mount",
+    "system": "system",
+    "changes": "trace",
+    "trace": "trace",
+    "copy": "transfer",
+    "load": "transfer",
+    "pull": "transfer",
+    "push": "transfer",
+    "save": "transfer",
+    "volume": "volumes",
+}
+
+
+def load_command(name: str) -> click.Command | None:
+    """Import the module that defines command `name` and return the command (None if unknown)."""
+    module_name = COMMAND_MODULES.get(name)
+    if module_name is None:
+        return None
+    module = importlib.import_module(f"layerfs.cli.{module_name}")
+    for command in getattr(module, "COMMANDS", []):
+        if command.name == name:
+            return command
+    raise LookupError(f"layerfs.cli.{module_name} does not define the command {name!r}")
 
 
 class _Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name)
+
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
@@ -49,18 +105,6 @@ def cli(root: str | None) -> None:
     if root:
         # The store reads LAYERFS_ROOT; setting it here also reaches helper processes.
         os.environ["LAYERFS_ROOT"] = os.path.abspath(root)
-
-
-def _load_commands() -> None:
-    for info in pkgutil.iter_modules(layerfs.cli.__path__):
-        if info.name.startswith("_") or info.name == "main":
-            continue
-        module = importlib.import_module(f"layerfs.cli.{info.name}")
-        for command in getattr(module, "COMMANDS", []):
-            cli.add_command(command)
-
-
-_load_commands()
 
 
 def main() -> None:
