@@ -11,9 +11,13 @@ APT_PACKAGES := python3 python3-venv python3-dev gcc attr fuse3 fuse-overlayfs r
 	skopeo umoci podman buildah docker-registry busybox-static debootstrap uidmap \
 	iproute2 procps tar gzip zstd util-linux
 
-.PHONY: setup apt venv demo test lint bench clean
+.PHONY: setup apt venv helper demo test lint bench clean
 
-setup: apt venv
+setup: apt venv helper
+
+# mount(8) looks for mount.fuse.layerfs in /sbin: link the venv's console script there (root only).
+helper: venv
+	@if [ "$$(id -u)" = 0 ]; then ln -sfn $(CURDIR)/$(VENV)/bin/mount.fuse.layerfs /sbin/mount.fuse.layerfs; fi
 
 apt:
 	@missing=""; for p in $(APT_PACKAGES); do \
