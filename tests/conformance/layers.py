@@ -29,9 +29,9 @@ KINDS = ("file", "dir", "opaque", "symlink", "whiteout", "fifo", "hardlink")
 class Entry:
     """One object of a layer. `path` is relative to the layer root ("a/b").
 
-    kind: "file" (data), "dir", "opaque" (a dir marked opaque), "symlink" (target),
-    "whiteout", "fifo", "hardlink" (target = the layer-relative path it links to).
-    Missing parents are created as plain 0755 dirs.
+    kind: "file" (data; `size` extends it with a hole), "dir", "opaque" (a dir marked
+    opaque), "symlink" (target), "whiteout", "fifo", "hardlink" (target = the
+    layer-relative path it links to). Missing parents are created as plain 0755 dirs.
     """
 
     path: str
@@ -42,6 +42,7 @@ class Entry:
     uid: int = 0
     gid: int = 0
     xattrs: tuple[tuple[str, bytes], ...] = ()
+    size: int | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -176,6 +177,8 @@ def _make_in(pfd: int, name: str, e: Entry, root: int) -> None:
                      dir_fd=pfd)
         try:
             write_all(fd, e.data)
+            if e.size is not None:
+                os.ftruncate(fd, e.size)
         finally:
             os.close(fd)
     elif e.kind in ("dir", "opaque"):

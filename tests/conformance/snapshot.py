@@ -9,7 +9,9 @@ What is compared, and what is left out on purpose:
 - upper dir: every name with its type (a whiteout is a 0/0 character device), permission
   bits, uid/gid, xattrs (overlay markers included: opaque, redirect, impure...; origin as
   the lower layer path its file handle names); for non-directories also size, nlink,
-  content hash, symlink target and mtime class.
+  content hash, symlink target and mtime class; for files whether they are sparse (fewer
+  bytes allocated than their size: copy-up keeps holes; where they are is not compared,
+  the kernel copies in 1 MiB chunks and allocates a chunk that holds any data).
 - never compared: inode numbers and st_dev, ctimes, atimes, directory sizes and times
   (they depend on the history of each real directory, not on the union's semantics),
   readdir order (the order of the real directories below), nlink of directories, and
@@ -57,6 +59,7 @@ class Node:
     target: str | None = None
     mtime: int | str | None = None
     xattrs: tuple[tuple[str, str], ...] = ()
+    sparse: bool | None = None
     dtype: str | None = None
     error: str | None = None
 
@@ -196,7 +199,8 @@ def upper_tree(upperdir: str, origin: Callable[[bytes], str] | None = None) -> T
             try:
                 node = _upper_node(ofd, st, origin)
                 if stat.S_ISREG(st.st_mode):
-                    node = _with(node, sha256=content_digest(read_all(ofd)))
+                    node = _with(node, sha256=content_digest(read_all(ofd)),
+                                 sparse=st.st_blocks * 512 < st.st_size)
                 elif stat.S_ISLNK(st.st_mode):
                     node = _with(node, target=os.readlink(name, dir_fd=dirfd))
             finally:

@@ -176,6 +176,19 @@ COPY_UP_METADATA = Scenario(
     ),
 )
 
+SPARSE_COPY_UP = Scenario(
+    # copy-up keeps holes: a 8 MiB file with 4 bytes of data stays sparse in the upper dir
+    "copy-up-keeps-holes",
+    Stack(((file("s1", "head", size=8 << 20), file("s2", "head", size=8 << 20),
+            file("s3", "head", size=8 << 20)),)),
+    (
+        ok("chmod", "/s1", 0o600),
+        ok("append", "/s2", b"tail"),
+        ok("truncate", "/s3", 16 << 20),
+        ok("read", "/s2"),
+    ),
+)
+
 XATTR_ESCAPES = Scenario(
     # overlay xattrs of a layer are private; escaped ones (trusted.overlay.overlay.X) are
     # shown unescaped, and setting an overlay name through the union escapes it
@@ -294,7 +307,8 @@ HARDLINK_BREAKS = Scenario(
 
 SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              ROOT_WHITEOUT_SCOPE, DIR_OVER_WHITEOUT, LOWER_OPAQUE_AND_WHITEOUTS,
-             WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, XATTR_ESCAPES, ERRNOS, SYMLINK_LOOPS,
+             WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, SPARSE_COPY_UP, XATTR_ESCAPES,
+             ERRNOS, SYMLINK_LOOPS,
              RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, HARDLINK_BREAKS]
 
 
