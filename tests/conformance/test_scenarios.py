@@ -281,6 +281,31 @@ RENAME_LOWER_DIR_REDIRECT = Scenario(
     {"redirect_dir": True},
 )
 
+REDIRECT_CHAINS = Scenario(
+    # a redirected dir renamed again (same parent, other parent, back to its first name),
+    # renamed over an empty lower dir, and a child of a redirected dir renamed out
+    "redirect-chains",
+    Stack((
+        (file("a/f", "f"), dir_("empty"), file("p/q/r", "r")),
+        (file("a/g", "g"), file("p/q/s", "s"), dir_("t")),
+    )),
+    (
+        ok("rename", "/a", "/b"),
+        ok("rename", "/b", "/c"),
+        CHECK,
+        ok("rename", "/c", "/t/c"),
+        ok("rename", "/t/c", "/a"),
+        CHECK,
+        probe("rename", "/p/q", "/empty"),
+        ok("listdir", "/empty"),
+        ok("rename", "/a/g", "/g"),
+        ok("rename", "/p", "/t/p"),
+        ok("listdir", "/t/p"),
+        probe("rmdir", "/t"),
+    ),
+    {"redirect_dir": True},
+)
+
 HARDLINK_BREAKS = Scenario(
     # index=off: writing through one name of a lower hard link copies up that name only
     "hard-link-write-remount",
@@ -309,7 +334,7 @@ SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              ROOT_WHITEOUT_SCOPE, DIR_OVER_WHITEOUT, LOWER_OPAQUE_AND_WHITEOUTS,
              WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, SPARSE_COPY_UP, XATTR_ESCAPES,
              ERRNOS, SYMLINK_LOOPS,
-             RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, HARDLINK_BREAKS]
+             RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, REDIRECT_CHAINS, HARDLINK_BREAKS]
 
 
 @pytest.mark.root
