@@ -20,10 +20,11 @@ pytestmark = pytest.mark.root
 
 
 @pytest.fixture
-def pair(tmp_path: os.PathLike[str]) -> Iterator[Differential]:
+def pair(request: pytest.FixtureRequest) -> Iterator[Differential]:
     reason = unavailable(REFERENCE)
     if reason:
         pytest.skip(reason)
+    tmp_path = request.getfixturevalue("tmp_path")
     d = Differential(STACK, (REFERENCE, "kernel#2"), os.fspath(tmp_path))
     try:
         yield d
