@@ -40,11 +40,11 @@ demo: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash demo/run.sh
 
 test: setup
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench demo
 	$(VENV)/bin/pytest -n 2 tests
 
 lint: venv
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests bench demo
 
 bench: setup
 	$(VPY) bench/union_engine.py
