@@ -61,10 +61,11 @@ def make_context(root: Path, files: int) -> Path:
     return root
 
 
-def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
+def _run(argv: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[:4]}: {proc.stderr[-2000:]}")
+    return proc.stdout
 
 
 class LayerfsTarget:
@@ -108,8 +109,11 @@ class BuildahTarget:
 
     def fresh(self) -> None:
         self.cleanup()
-        _run(self.argv("pull", "-q", f"oci:{self.layout}:latest"), env=self.env)
-        _run(self.argv("tag", f"localhost{self.layout}:latest", "busybox"), env=self.env)
+        # a relative path: buildah names the image after the path, and a temp dir's
+        # name ("..._") can make an absolute one an invalid reference
+        image_id = _run(self.argv("pull", "-q", f"oci:{self.layout.name}:latest"),
+                        cwd=self.layout.parent, env=self.env).strip().splitlines()[-1]
+        _run(self.argv("tag", image_id, "busybox"), env=self.env)
 
     def build(self) -> None:
         _run(self.argv("bud", "-q", "--layers", "--timestamp", "0", "--network", "none",

@@ -109,6 +109,14 @@ def listing(layer: Layer, drop_bare_run: bool = False) -> set[tuple[object, ...]
     return members
 
 
+def pull_layout(tool: list[str], layout_dir: Path) -> str:
+    """Pull the OCI layout's `latest`; its image id. The path is given relative: the
+    tools name the image after an absolute path, which a temp dir name (`..._`) can make
+    an invalid reference."""
+    out = _run([*tool, "pull", "-q", f"oci:{layout_dir.name}:latest"], cwd=layout_dir.parent)
+    return out.strip().splitlines()[-1]
+
+
 def buildah_build(store: Store, base: str, tmp_path: Path, buildah: list[str], ctx: Path
                   ) -> Image:
     """`buildah bud --layers` of `ctx` on the store's `base` (copied over as "busybox");
@@ -116,8 +124,8 @@ def buildah_build(store: Store, base: str, tmp_path: Path, buildah: list[str], c
     base_layout = tmp_path / "base-layout"
     if not base_layout.exists():
         save_dir(str(base_layout), store.image(base), "latest")
-        _run([*buildah, "pull", "-q", f"oci:{base_layout}:latest"])
-        _run([*buildah, "tag", f"localhost{base_layout}:latest", "busybox"])
+        image_id = pull_layout(buildah, base_layout)
+        _run([*buildah, "tag", image_id, "busybox"])
     _run([*buildah, "bud", "-q", "--layers", "--timestamp", "0", "--network", "none",
           "-t", "peer", "."], cwd=ctx)
     peer_layout = tmp_path / f"peer-layout-{ctx.name}"
@@ -213,11 +221,11 @@ def test_same_layers_as_buildah_and_runs_in_podman(
     my_layout = tmp_path / "my-layout"
     save_dir(str(my_layout), mine, "latest")
     podman = peers["podman"]
-    _run([*podman, "pull", "-q", f"oci:{my_layout}:latest"])
-    out = _run([*podman, "run", "--rm", "--network", "none", f"localhost{my_layout}:latest"])
+    image_id = pull_layout(podman, my_layout)
+    out = _run([*podman, "run", "--rm", "--network", "none", image_id])
     assert out == "hello from layerfs\n"
     out = _run([*podman, "run", "--rm", "--network", "none", "--user", "0",
-                f"localhost{my_layout}:latest", "sh", "-c",
+                image_id, "sh", "-c",
                 "ls /data; test -e /bin/true || echo no-true; test -e /root || echo no-root;"
                 " ls /var/cache; ls /app"])
     assert out.split() == ["y", "z", "no-true", "no-root", "fresh", "Dockerfile", "main.sh",
