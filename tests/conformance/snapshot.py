@@ -32,9 +32,9 @@ from dataclasses import dataclass, fields
 
 from layerfs.union import whiteouts
 
-from .frontends import FrontEnd
 from .fsutil import magic, read_all, short_path, walk
 from .layers import FIXED_TIME_NS
+from .protocol import FrontEnd
 
 # Upper-dir xattrs left out entirely: trusted.overlay.uuid is random per mount, written by
 # the kernel on the upper root at mount time (uuid=on); UnionView's constructor writes
