@@ -60,10 +60,14 @@ def apply(fe: FrontEnd, op: str, args: tuple[Any, ...]) -> Outcome:
     return Outcome(_normalise(op, value) if op in _VALUED else None)
 
 
-def _show_args(args: tuple[Any, ...]) -> str:
+# Position of the mode argument of the operations that take one (shown in octal).
+_MODE_ARG = {"write_file": 2, "mkdir": 1, "mkfifo": 1, "chmod": 1}
+
+
+def _show_args(op: str, args: tuple[Any, ...]) -> str:
     shown = []
-    for a in args:
-        if isinstance(a, int) and not isinstance(a, bool) and 0 < a <= 0o7777:
+    for i, a in enumerate(args):
+        if _MODE_ARG.get(op) == i:
             shown.append(oct(a))
         elif isinstance(a, str | bytes) and len(a) > 48:
             shown.append(f"{a[:20]!r}...<{len(a)} {'bytes' if isinstance(a, bytes) else 'chars'}>")
@@ -131,7 +135,7 @@ class Differential:
         Returns the reference's outcome (so a scenario can also assert what the kernel did).
         """
         outcomes = {name: apply(fe, op, args) for name, fe in self.frontends.items()}
-        self.log.append((f"{op}({_show_args(args)})", outcomes))
+        self.log.append((f"{op}({_show_args(op, args)})", outcomes))
         ref = outcomes[self.names[0]]
         if any(o != ref for o in outcomes.values()):
             raise AssertionError(self.report(

@@ -176,6 +176,23 @@ COPY_UP_METADATA = Scenario(
     ),
 )
 
+STICKY_DIR_CREATE = Scenario(
+    # open(O_CREAT) of an existing object in a sticky world-writable dir, owned neither by
+    # the caller nor by the dir's owner: EACCES (fs/namei.c may_create_in_sticky; for a
+    # symlink or a directory whatever fs.protected_regular/fifos say), checked before
+    # O_NOFOLLOW's ELOOP; mkdir/symlink of an existing name stay EEXIST
+    "sticky-dir-create-over-foreign-object",
+    Stack(((dir_("tmp", 0o1777), symlink("tmp/link", "target"), file("tmp/f", "f", uid=1000),
+            dir_("tmp/d", uid=1000)),)),
+    (
+        ok("chown", "/tmp/link", 1000, 1000),
+        fails(errno.EACCES, "write_file", "/tmp/link", b"", 0o644),
+        probe("write_file", "/tmp/f", b"root writes", 0o644),
+        fails(errno.EEXIST, "mkdir", "/tmp/d", 0o755),
+        fails(errno.EEXIST, "symlink", "x", "/tmp/link"),
+    ),
+)
+
 SPARSE_COPY_UP = Scenario(
     # copy-up keeps holes: a 8 MiB file with 4 bytes of data stays sparse in the upper dir
     "copy-up-keeps-holes",
@@ -332,7 +349,8 @@ HARDLINK_BREAKS = Scenario(
 
 SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              ROOT_WHITEOUT_SCOPE, DIR_OVER_WHITEOUT, LOWER_OPAQUE_AND_WHITEOUTS,
-             WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, SPARSE_COPY_UP, XATTR_ESCAPES,
+             WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, STICKY_DIR_CREATE, SPARSE_COPY_UP,
+             XATTR_ESCAPES,
              ERRNOS, SYMLINK_LOOPS,
              RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, REDIRECT_CHAINS, HARDLINK_BREAKS]
 
