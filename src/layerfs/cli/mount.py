@@ -169,7 +169,22 @@ def umount_cmd(merged: str, lazy: bool) -> None:
     Example:
       layerfs umount /merged
     """
-    kernel.umount(os.path.abspath(merged), lazy=lazy)
+    target = os.path.abspath(merged)
+    if _is_fuse_mount(target):
+        from layerfs.mounts import fuse
+
+        fuse.umount(target, lazy=lazy)
+    else:
+        kernel.umount(target, lazy=lazy)
+
+
+def _is_fuse_mount(target: str) -> bool:
+    """True if the topmost mount at `target` is a FUSE mount (looked up without a stat,
+    which would fail with ENOTCONN on a mount whose daemon died)."""
+    from layerfs.mounts.mountinfo import read_mountinfo
+
+    on_target = [m for m in read_mountinfo() if m.mount_point == target]
+    return bool(on_target) and on_target[-1].fstype.startswith("fuse")
 
 
 COMMANDS = [mount_cmd, umount_cmd]
