@@ -347,12 +347,25 @@ HARDLINK_BREAKS = Scenario(
     ),
 )
 
+RENAME_BETWEEN_LOWER_LINKS = Scenario(
+    # with index=off two names of one lower inode are two overlay inodes: rename(2) from
+    # one to the other is a real rename (copy-up + whiteout), not POSIX's same-inode no-op
+    "rename-between-names-of-one-lower-inode",
+    Stack(((file("a/c", "data"), hardlink("c", "a/c")),)),
+    (
+        ok("rename", "/a/c", "/c"),
+        fails(errno.ENOENT, "lstat", "/a/c"),
+        ok("lstat", "/c"),
+    ),
+)
+
 SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              ROOT_WHITEOUT_SCOPE, DIR_OVER_WHITEOUT, LOWER_OPAQUE_AND_WHITEOUTS,
              WHITEOUT_IN_UNMERGED_DIR, COPY_UP_METADATA, STICKY_DIR_CREATE, SPARSE_COPY_UP,
              XATTR_ESCAPES,
              ERRNOS, SYMLINK_LOOPS,
-             RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, REDIRECT_CHAINS, HARDLINK_BREAKS]
+             RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, REDIRECT_CHAINS, HARDLINK_BREAKS,
+             RENAME_BETWEEN_LOWER_LINKS]
 
 
 @pytest.mark.root
