@@ -28,6 +28,7 @@ COMMAND_MODULES: dict[str, str] = {
     "logs": "container_info",
     "ps": "container_info",
     "create": "containers",
+    "dive": "dive",
     "exec": "containers",
     "kill": "containers",
     "rm": "containers",
