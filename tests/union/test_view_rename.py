@@ -173,3 +173,13 @@ def test_renames_leave_the_kernels_upper_dir(tmp_path: Path, redirect: bool) -> 
     assert l_errors == k_errors
     assert upper_state(ldir / "upper") == upper_state(kdir / "upper")
     shutil.rmtree(kdir / "work", ignore_errors=True)
+
+
+def test_rename_between_links(tmp_path: Path) -> None:
+    v = make(tmp_path, {"/a/c": "data"})
+    os.link(tmp_path / "low" / "a" / "c", tmp_path / "low" / "c")
+    v.rename("/a/c", "/c")  # two overlay inodes (index=off): a real rename
+    assert not v.exists("/a/c") and v.read_bytes("/c") == b"data"
+    v.link("/c", "/d")
+    v.rename("/c", "/d")  # one upper inode under two names: nothing happens
+    assert v.exists("/c") and v.exists("/d")

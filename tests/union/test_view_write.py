@@ -377,3 +377,17 @@ def test_open_creat_through_a_dangling_symlink_creates_the_target(tmp_path: Path
     assert v.lookup("/d/target").kind is EntryKind.FILE
     assert errno_of(v.open, "/link", os.O_WRONLY | os.O_CREAT | os.O_EXCL) == errno.EEXIST
     assert errno_of(v.open, "/loop", os.O_WRONLY | os.O_CREAT) == errno.ELOOP
+
+
+@root_only
+def test_create_over_a_foreign_object_in_a_sticky_dir(tmp_path: Path) -> None:
+    """may_create_in_sticky binds root too: EACCES before O_NOFOLLOW's ELOOP."""
+    v = make(tmp_path, {"/tmp": DIR, "/tmp/link": ("symlink", "target"), "/tmp/d": DIR})
+    os.chmod(tmp_path / "l1" / "tmp", 0o1777)
+    v.chown("/tmp/link", 1000, 1000)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW
+    assert errno_of(v.open, "/tmp/link", flags) == errno.EACCES
+    assert errno_of(v.open, "/tmp/d", os.O_RDONLY | os.O_CREAT) == errno.EISDIR
+    assert errno_of(v.mkdir, "/tmp/d") == errno.EEXIST
+    v.chown("/tmp/link", 0, 0)
+    assert errno_of(v.open, "/tmp/link", flags) == errno.ELOOP

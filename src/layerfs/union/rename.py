@@ -105,6 +105,13 @@ def _check_target(ostep: Step, nstep: Step, old_path: str, new_path: str, new: s
 
 
 def _same_object(a: Step, b: Step) -> bool:
+    """One overlay inode under two names: renaming one onto the other does nothing.
+
+    With index=off only upper hard links share an overlay inode; two names of one lower
+    inode are two overlay inodes (the rename copies up and whites out).
+    """
+    if not (in_upper(a) and in_upper(b)):
+        return False
     sa, sb = a.sources[0].entry.st, b.sources[0].entry.st
     return sa is not None and sb is not None and (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING
 
 from layerfs.errors import oserror
 from layerfs.union import mutate
+from layerfs.union.access import sticky_create_denied
 from layerfs.union.checks import validate
 from layerfs.union.engine import MAX_SYMLINKS, Engine, in_upper, is_merged_dir
-from layerfs.union.layerstack import Layer, Step
+from layerfs.union.layerstack import Layer, Probe, Step
 from layerfs.union.longpath import shorten
 from layerfs.union.readdir import DirEntry, listing
 from layerfs.union.rename import rename as _rename
@@ -80,6 +81,10 @@ def _with_nlink(st: os.stat_result, nlink: int) -> os.stat_result:
                   "st_ctime_ns", "st_blksize", "st_blocks", "st_rdev")
     }
     return os.stat_result(seq, extra)
+
+
+def _stat_of(probe: Probe) -> os.stat_result:
+    return probe.entry.st if probe.entry.st is not None else os.lstat(probe.realpath)
 
 
 def _node(path: str, step: Step) -> Node:
@@ -212,6 +217,11 @@ class UnionView:
                     raise oserror(errno.ELOOP, path)
                 target = posixpath.join(parent.path, os.readlink(top.realpath))
                 return self._open(target, flags, mode, hops + 1)
+            if top is not None:
+                if top.entry.kind is EntryKind.DIR:
+                    raise oserror(errno.EISDIR, path)
+                if sticky_create_denied(_stat_of(parent.final.sources[0]), _stat_of(top)):
+                    raise oserror(errno.EACCES, path)
         nofollow = bool(flags & os.O_NOFOLLOW)
         res = eng.find(path, follow=not nofollow)
         step = res.final
