@@ -13,10 +13,10 @@ an opaque directory hides lower layers only, never entries of its own layer.
 
 from __future__ import annotations
 
-import posixpath
 from collections import defaultdict
 
 from layerfs.analysis.layers import LayerStep, layer_steps, list_layers
+from layerfs.analysis.merge import Hidden, MergedTree
 from layerfs.analysis.model import (
     ADDED,
     DELETED,
@@ -35,43 +35,6 @@ from layerfs.oci.image import Image
 __all__ = ["analyze", "analyze_listings"]
 
 
-class _Merged:
-    """The merged tree while layers are applied: path -> (layer, size, is_dir), and the
-    children of every directory (for hiding a subtree)."""
-
-    def __init__(self) -> None:
-        self.visible: dict[str, tuple[int, int, bool]] = {}
-        self.children: dict[str, set[str]] = defaultdict(set)
-
-    def put(self, path: str, layer: int, size: int, is_dir: bool) -> None:
-        self.visible[path] = (layer, size, is_dir)
-        while path != "/":
-            parent = posixpath.dirname(path)
-            kids = self.children[parent]
-            if path in kids:
-                break
-            kids.add(path)
-            path = parent
-
-    def hide(self, path: str, below: int, *, self_too: bool) -> list[tuple[str, int, int]]:
-        """Remove the entries of layers < `below` at and under `path`; returns
-        (path, layer, size) of each removed file. Stale names may stay in `children`
-        (a lookup in `visible` decides), which keeps hiding linear in the subtree."""
-        out: list[tuple[str, int, int]] = []
-        stack = [path]
-        while stack:
-            p = stack.pop()
-            stack.extend(self.children.get(p, ()))
-            if p == path and not self_too:
-                continue
-            got = self.visible.get(p)
-            if got is not None and got[0] < below:
-                del self.visible[p]
-                if not got[2]:
-                    out.append((p, got[0], got[1]))
-        return out
-
-
 def analyze(image: Image, *, name: str | None = None) -> ImageAnalysis:
     """The analysis of `image` (every layer tar read once; nothing is written)."""
     steps = layer_steps(image)
@@ -82,42 +45,39 @@ def analyze(image: Image, *, name: str | None = None) -> ImageAnalysis:
 def analyze_listings(steps: list[LayerStep], listings: list[TarListing], *,
                      name: str | None = None) -> ImageAnalysis:
     """The analysis from layer listings already read (`steps[i]` made `listings[i]`)."""
-    merged = _Merged()
+    tree = MergedTree()
     hidden: dict[str, list[WasteCopy]] = defaultdict(list)
     layer_waste = [0] * len(steps)
     layer_changes: list[tuple[FileChange, ...]] = []
 
-    def lose(path: str, layer: int, size: int, kind: str, by: int) -> None:
-        if size > 0:
-            hidden[path].append(WasteCopy(layer, size, steps[layer].created_by, kind, by,
+    def lose(lost: list[Hidden], by: int, overwritten: str | None = None) -> int:
+        total = 0
+        for path, layer, e in lost:
+            if e.kind == DIR or e.size <= 0:
+                continue
+            kind = OVERWRITTEN if path == overwritten else REMOVED
+            hidden[path].append(WasteCopy(layer, e.size, steps[layer].created_by, kind, by,
                                           steps[by].created_by))
-            layer_waste[layer] += size
+            layer_waste[layer] += e.size
+            total += e.size
+        return total
 
     for i, listing in enumerate(listings):
         changes: list[FileChange] = []
-        deletions = []
+        markers = []
         for e in listing.entries:
             if e.kind in (WHITEOUT, OPAQUE):
-                deletions.append(e)
+                markers.append(e)
                 continue
-            is_dir = e.kind == DIR
-            prev = merged.visible.get(e.path)
-            if prev is not None:
-                if prev[2] and not is_dir:
-                    for p, layer, size in merged.hide(e.path, i, self_too=False):
-                        lose(p, layer, size, REMOVED, i)
-                elif not prev[2]:
-                    lose(e.path, prev[0], prev[1], OVERWRITTEN, i)
-            changes.append(FileChange(MODIFIED if prev else ADDED, e.path, e.size, is_dir))
-            merged.put(e.path, i, e.size, is_dir)
-        for e in deletions:
-            was = merged.visible.get(e.path)
-            gone = merged.hide(e.path, i, self_too=e.kind == WHITEOUT)
-            for p, layer, size in gone:
-                lose(p, layer, size, REMOVED, i)
+            kind = MODIFIED if e.path in tree.visible else ADDED
+            lose(tree.replace(i, e), i, e.path)
+            changes.append(FileChange(kind, e.path, e.size, e.kind == DIR))
+        for e in markers:
+            was = tree.visible.get(e.path)
+            gone = lose(tree.hide(e.path, i, self_too=e.kind == WHITEOUT), i)
             if e.kind == WHITEOUT:
-                changes.append(FileChange(DELETED, e.path, sum(g[2] for g in gone),
-                                          bool(was and was[2])))
+                changes.append(FileChange(DELETED, e.path, gone,
+                                          was is not None and was[1].kind == DIR))
         layer_changes.append(tuple(changes))
 
     layers = tuple(

@@ -41,15 +41,16 @@ def layer_steps(image: Image) -> list[LayerStep]:
     return out
 
 
-def list_layer(layer: Layer) -> TarListing:
-    """The listing of one layer (its uncompressed tar read once, diff_id verified)."""
+def list_layer(layer: Layer, *, content: bool = False) -> TarListing:
+    """The listing of one layer (its uncompressed tar read once, diff_id verified);
+    `content`: with each entry's metadata and data digest (`tarlist.list_tar`)."""
     with layer.uncompressed() as stream:
-        return list_tar(stream)
+        return list_tar(stream, content=content)
 
 
-def list_layers(layers: list[Layer]) -> list[TarListing]:
+def list_layers(layers: list[Layer], *, content: bool = False) -> list[TarListing]:
     """The listings of `layers`, in order."""
     if len(layers) <= 1:
-        return [list_layer(layer) for layer in layers]
+        return [list_layer(layer, content=content) for layer in layers]
     with ThreadPoolExecutor(_WORKERS) as pool:
-        return list(pool.map(list_layer, layers))
+        return list(pool.map(lambda lay: list_layer(lay, content=content), layers))

@@ -19,8 +19,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from layerfs.errors import InvalidInput
-from layerfs.oci.image import Image
+from layerfs.errors import InvalidInput, NotFound
+from layerfs.oci.image import Image, Layer
 from layerfs.store.store import Store
 from layerfs.transports import engines
 from layerfs.transports.locations import Location, RegistryOptions, open_image
@@ -91,3 +91,23 @@ def open_source(text: str, *, store_root: str | None = None, storage_root: str |
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(Store.open(store_root)) if loc.transport == "store" else None
         yield stack.enter_context(open_image(loc, opts or RegistryOptions(), store))
+
+
+def find_layer(store: Store, ref: str) -> Layer:
+    """The layer of any stored image whose digest, diff_id or chain id is `ref` (or
+    starts with it, at least 4 hex digits; `sha256:` optional). NotFound otherwise;
+    InvalidInput when a prefix names several layers."""
+    hexpart = ref.removeprefix("sha256:")
+    if len(hexpart) < 4:
+        raise InvalidInput(f"{ref!r}: give at least 4 hex digits of a layer digest")
+    found: dict[str, Layer] = {}
+    for record in store.images():
+        for layer in store.image(str(record.id)).store_layers():
+            ids = (layer.digest().hex, layer.diff_id().hex, layer.chain_id.hex)
+            if any(i.startswith(hexpart) for i in ids):
+                found.setdefault(layer.chain_id.hex, layer)
+    if not found:
+        raise NotFound(f"no layer {ref!r} in the store")
+    if len(found) > 1:
+        raise InvalidInput(f"{ref!r} names {len(found)} layers; give more digits")
+    return next(iter(found.values()))

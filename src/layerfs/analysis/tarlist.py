@@ -12,6 +12,7 @@ naming the deleted path / the opaque directory (`union.whiteouts.parse_oci_name`
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -35,6 +36,9 @@ class TarEntry:
     path: str
     kind: str
     size: int
+    meta: tuple[int, int, int, str, str] | None = None  # mode, uid, gid, link, sha256
+
+
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,23 @@ class _Reader:
             left -= n
         self.offset += -(-size // _BLOCK) * _BLOCK
 
+    def hash(self, size: int) -> str:
+        """sha256 (hex) of the next `size` data bytes (padding skipped)."""
+        h = hashlib.sha256()
+        left = size
+        view = memoryview(self._buf)
+        while left:
+            n = self._s.readinto(view[: min(left, _SKIP_BUF)])  # type: ignore[attr-defined]
+            if not n:
+                raise InvalidLayer("tar stream truncated inside a member")
+            h.update(view[:n])
+            left -= n
+        pad = -size % _BLOCK
+        if pad and len(self._s.read(pad)) < pad:
+            raise InvalidLayer("tar stream truncated inside a member")
+        self.offset += size + pad
+        return h.hexdigest()
+
     def drain(self) -> None:
         while n := self._s.readinto(self._buf):  # type: ignore[attr-defined]
             self.offset += n
@@ -124,8 +145,12 @@ def _path(name: str) -> str:
     return "/" if clean == "//" else clean
 
 
-def list_tar(stream: BinaryIO) -> TarListing:
+def list_tar(stream: BinaryIO, *, content: bool = False) -> TarListing:
     """The members of the uncompressed tar `stream`, read to its end (caller closes it).
+
+    With `content`, each entry's `meta` holds its mode, uid, gid, link target and the
+    sha256 of its data (files are then hashed, not skipped): enough to tell whether two
+    entries of a path differ.
 
     Raises InvalidLayer on a malformed header or a truncated stream; digest errors of a
     verifying stream propagate.
@@ -133,6 +158,7 @@ def list_tar(stream: BinaryIO) -> TarListing:
     r = _Reader(stream)
     entries: list[TarEntry] = []
     long_name: str | None = None
+    long_link: str | None = None
     pax: dict[str, str] = {}
     while True:
         h = r.block()
@@ -141,35 +167,51 @@ def list_tar(stream: BinaryIO) -> TarListing:
         size = _number(h[124:136], "size")
         flag = h[156:157]
         if flag in (b"L", b"K"):
-            text = r.data(size).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            text = _text(r.data(size))
             if flag == b"L":
                 long_name = text
+            else:
+                long_link = text
             continue
         if flag in (b"x", b"g"):
             records = _pax(r.data(size))
             if flag == b"x":
                 pax = records
             continue
-        if long_name is not None:
-            name = long_name
-        elif "path" in pax:
-            name = pax["path"]
-        else:
-            name = h[0:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-            if h[257:262] == b"ustar" and h[345:346] != b"\0":
-                prefix = h[345:500].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-                name = prefix + "/" + name
+        name = long_name if long_name is not None else pax.get("path") or _name(h)
         if "size" in pax:
             size = int(pax["size"])
-        long_name, pax = None, {}
         kind = _KINDS.get(flag, OTHER)
-        r.skip(size)
-        entries.append(_entry(name, kind, size if kind == FILE else 0))
+        meta = _meta(h, pax, long_link, r.hash(size) if kind == FILE else "") if content else None
+        if meta is None or kind != FILE:
+            r.skip(size)
+        long_name, long_link, pax = None, None, {}
+        entries.append(_entry(name, kind, size if kind == FILE else 0, meta))
     r.drain()
     return TarListing(tuple(entries), r.offset)
 
 
-def _entry(name: str, kind: str, size: int) -> TarEntry:
+def _name(h: bytes) -> str:
+    name = _text(h[0:100])
+    if h[257:262] == b"ustar" and h[345:346] != b"\0":
+        name = _text(h[345:500]) + "/" + name
+    return name
+
+
+def _meta(h: bytes, pax: dict[str, str], long_link: str | None, sha: str
+          ) -> tuple[int, int, int, str, str]:
+    link = pax.get("linkpath") or (long_link if long_link is not None else _text(h[157:257]))
+    uid = int(pax["uid"]) if "uid" in pax else _number(h[108:116], "uid")
+    gid = int(pax["gid"]) if "gid" in pax else _number(h[116:124], "gid")
+    return (_number(h[100:108], "mode") & 0o7777, uid, gid, link, sha)
+
+
+def _text(field: bytes) -> str:
+    return field.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _entry(name: str, kind: str, size: int, meta: tuple[int, int, int, str, str] | None
+           ) -> TarEntry:
     path = _path(name)
     base = posixpath.basename(path)
     if base.startswith(".wh."):
@@ -178,4 +220,4 @@ def _entry(name: str, kind: str, size: int) -> TarEntry:
         if what == "opaque":
             return TarEntry(parent, OPAQUE, 0)
         return TarEntry(posixpath.join(parent, target or ""), WHITEOUT, 0)
-    return TarEntry(path, kind, size)
+    return TarEntry(path, kind, size, meta)
