@@ -195,6 +195,9 @@ def logs_cmd(container: str, follow: bool, tail: str, root: str | None) -> None:
 
 @click.command("diff")
 @click.argument("container")
+@click.argument("other", required=False)
+@click.option("--layer", "layers", is_flag=True,
+              help="CONTAINER and OTHER are layer digests (of stored images): diff them.")
 @click.option(
     "--rules",
     type=click.Choice(["docker", "podman"]),
@@ -204,16 +207,27 @@ def logs_cmd(container: str, follow: bool, tail: str, root: str | None) -> None:
 )
 @json_option
 @root_option
-def diff_cmd(container: str, rules: str, as_json: bool, root: str | None) -> None:
+def diff_cmd(container: str, other: str | None, layers: bool, rules: str, as_json: bool,
+             root: str | None) -> None:
     """Show the changes of the container's writable layer: A (added), C (changed), D
     (deleted), with docker's rules (changed parents listed as C, a deleted dir's
     children not listed; the runtime's /etc/hosts, /etc/hostname, /etc/resolv.conf and
-    mount points hidden).
+    mount points hidden). With two images (any transport names) or `--layer` and two
+    layer digests: their file-level diff with sizes, deltas and a total.
 
     \b
-    Example:
+    Examples:
       layerfs diff test-overlay
+      layerfs diff app:1 app:2
+      layerfs diff --layer 3f4e 9a1b
     """
+    if other is not None or layers:
+        if other is None:
+            raise click.UsageError("--layer takes two layer digests")
+        from layerfs.cli import _imgdiff  # the image forms: loaded only when used
+
+        _imgdiff.run(container, other, layers, as_json, root)
+        return
     with open_store(root) as store:
         items = container_changes(store, records.resolve(store, container), rules)
     if as_json:
