@@ -39,18 +39,26 @@ def locate(path: str) -> tuple[OverlayMount, str]:
 )
 @json_option
 @click.argument("path")
-def trace_cmd(option_text: tuple[str, ...], as_json: bool, path: str) -> None:
+@click.argument("image_path", required=False)
+def trace_cmd(option_text: tuple[str, ...], as_json: bool, path: str,
+              image_path: str | None) -> None:
     """Show what PATH is in every layer of an overlay and which layer wins.
 
     PATH is a path inside a mounted overlay (kernel, fuse-overlayfs or layerfs; found in
     /proc/self/mountinfo), or, with -o, a path inside the union of the given layers.
+    With two arguments, IMAGE PATH: the path through an image's layers (any source
+    name: store, oci:, docker-archive:, ...), each with the instruction that made it.
     Rows go top first; a read is served by the row marked '*'.
 
     \b
     Examples:
       layerfs trace /merged/etc/hosts
       layerfs trace -o lowerdir=/l1:/l2,upperdir=/u /modify.txt
+      layerfs trace myapp:latest /etc/motd
     """
+    if image_path is not None:
+        _trace_image(path, image_path, as_json)
+        return
     if option_text:
         opts = parse_options(",".join(option_text)).absolute()
         if not opts.lowerdirs:
@@ -80,6 +88,23 @@ def trace_cmd(option_text: tuple[str, ...], as_json: bool, path: str) -> None:
         for r in result.rows
     ]
     emit_table(rows, ["win", "layer", "state", "size", "realpath", "note"])
+    click.echo(result.summary)
+
+
+def _trace_image(image: str, path: str, as_json: bool) -> None:
+    from layerfs.analysis.sources import open_source  # loaded only for the image form
+    from layerfs.analysis.trace import trace_image
+
+    with open_source(image) as img:
+        result = trace_image(img, path)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    emit_table([{"win": "*" if r.index == result.winner else ("+" if r.visible else ""),
+                 "layer": r.index, "state": r.state,
+                 "size": "" if r.size is None else human_size(r.size),
+                 "created by": " ".join(r.created_by.split())[:60], "note": r.note}
+                for r in result.rows], ["win", "layer", "state", "size", "created by", "note"])
     click.echo(result.summary)
 
 
