@@ -7,6 +7,7 @@ on an already open fd runs outside it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from layerfs.errors import oserror
 from layerfs.mounts.fuse import attrs, fastpath
+from layerfs.mounts.fuse import protocol as p
 from layerfs.mounts.fuse.handles import Handles
 from layerfs.mounts.fuse.inodes import Inode, InodeTable
 
@@ -69,6 +71,15 @@ class Filesystem:
         text = os.fsdecode(name)
         return node, text, self.inodes.child_path(node, text)
 
+    def upper_dir(self, node: Inode) -> str | None:
+        """The real upper directory of a directory node known to be in the upper dir
+        (the upper layer holds every directory at its union path), else None."""
+        upper = self.view.upperdir
+        if upper is None or self.readonly or not node.upper or not node.is_dir:
+            return None
+        path = self.inodes.path(node)
+        return upper if path == "/" else upper + path
+
     # ------------------------------------------------------------------ replies
 
     def entry(self, parent: Inode, name: str, path: str) -> bytes:
@@ -107,23 +118,38 @@ class Filesystem:
 
     # ------------------------------------------------------------------ after changes
 
+    def invalidate_attrs(self, node: Inode) -> None:
+        """Make the kernel drop its cached attributes of `node` (page cache kept).
+
+        For a copy-up done by a request whose reply carries no attributes (OPEN): the
+        copy may differ in nlink (a lower hard link) and ctime. Safe inside a handler:
+        with a negative offset the kernel touches no page, so takes no lock we hold.
+        """
+        if self.dev_fd < 0:
+            return
+        size = p.OUT_HEADER.size + p.NOTIFY_INVAL_INODE.size
+        msg = p.OUT_HEADER.pack(size, p.NOTIFY_CODE_INVAL_INODE, 0)
+        with contextlib.suppress(OSError):  # ENOENT: the kernel holds no such inode
+            os.write(self.dev_fd, msg + p.NOTIFY_INVAL_INODE.pack(node.nodeid, -1, 0))
+
     def created(self, parent: Inode, name: str, path: str, req: Request,
                 fd: int | None = None) -> bytes:
         """After creating `path`: give it to the caller, index it, refresh the parents.
 
         `fd`, an fd open on the new (upper) file, saves resolving the path again.
         """
-        owned = False
         if self.chown_new and (req.uid, req.gid) != (0, 0):
             gid = req.gid
             if self.view.lstat(self.inodes.path(parent)).st_mode & stat.S_ISGID:
                 gid = -1
-            self.view.chown(path, req.uid, gid)
-            owned = True
+            if fd is None:
+                self.view.chown(path, req.uid, gid)
+            else:
+                os.fchown(fd, req.uid, gid)
         if parent.index is not None:
             parent.index.add(name)
         self.parents_changed(parent)
-        if fd is None or owned:
+        if fd is None:
             reply = self.entry(parent, name, path)
         else:
             st = os.fstat(fd)

@@ -28,16 +28,17 @@ from dataclasses import dataclass
 from layerfs import union
 from layerfs.errors import InvalidOption, MountError
 from layerfs.mounts import kernel
+from layerfs.mounts.abi import MS_RDONLY
 from layerfs.mounts.fuse import device
 from layerfs.mounts.fuse.core import Filesystem
 from layerfs.mounts.fuse.session import Session
 from layerfs.mounts.mount import Mount
-from layerfs.mounts.options import OverlayOptions, parse_options, split_unescaped
+from layerfs.mounts.options import VFS_FLAGS, OverlayOptions, parse_options, split_unescaped
 from layerfs.union.whiteouts import WhiteoutFormat
 
 #: FUSE-only options (not overlay ones): allow_other, threads=N, passthrough=on|off.
 FUSE_OPTIONS = ("allow_other", "threads", "passthrough")
-# Options mount(8) passes to helpers that mean nothing to the server.
+# Options mount(8) passes to helpers that mean nothing to the server (and x-*, comment=).
 _IGNORED = ("_netdev", "noauto", "auto", "user", "users", "nouser", "defaults", "nofail")
 
 
@@ -54,6 +55,16 @@ class FuseConfig:
     @property
     def readonly(self) -> bool:
         return self.overlay.readonly
+
+    @property
+    def mount_flags(self) -> int:
+        """The MS_* flags to mount with: nosuid,nodev unless the options say suid/dev,
+        then every VFS option given (``noexec``, ``noatime``...), read-only without upper."""
+        flags = device.DEFAULT_FLAGS
+        for name in self.overlay.flags:
+            bit, on = VFS_FLAGS[name]
+            flags = flags | bit if on else flags & ~bit
+        return flags | MS_RDONLY if self.readonly else flags & ~MS_RDONLY
 
 
 def config_of(m: Mount) -> FuseConfig:
@@ -74,7 +85,8 @@ def config_of(m: Mount) -> FuseConfig:
             if value not in ("on", "off"):
                 raise InvalidOption(f"passthrough={value}: give on or off")
             passthrough = value == "on"
-        elif part and key not in _IGNORED and key != "default_permissions":
+        elif part and key not in _IGNORED and key != "default_permissions" \
+                and not key.startswith(("x-", "comment")):
             overlay_opts.append(part)
     overlay = parse_options(",".join(overlay_opts)).absolute()
     if not overlay.lowerdirs:
@@ -147,10 +159,10 @@ def serve(m: Mount, target: str, ready: Callable[[], None] | None = None) -> Non
     view = make_view(cfg)
     fs = Filesystem(view, readonly=cfg.readonly)
     if os.geteuid() == 0:
-        fd = device.mount_direct(target, cfg.source, readonly=cfg.readonly, allow_other=True)
+        fd = device.mount_direct(target, cfg.source, flags=cfg.mount_flags, allow_other=True)
     else:
         fd = device.mount_fusermount(
-            target, cfg.source, readonly=cfg.readonly, allow_other=cfg.allow_other
+            target, cfg.source, flags=cfg.mount_flags, allow_other=cfg.allow_other
         )
     session = Session(fs, fd, threads=cfg.threads, passthrough=cfg.passthrough)
     try:

@@ -23,11 +23,20 @@ import stat
 import subprocess
 
 from layerfs.errors import MountError, Unsupported
+from layerfs.mounts import abi
 from layerfs.mounts.fuse import protocol as p
 
-MS_NOSUID = 0x2
-MS_NODEV = 0x4
-MS_RDONLY = 0x1
+#: The MS_* flags a FUSE mount gets unless the options say otherwise (as libfuse does).
+DEFAULT_FLAGS = abi.MS_NOSUID | abi.MS_NODEV
+# MS_* flags fusermount3 takes as option names (it always adds nosuid,nodev itself).
+_FUSERMOUNT_NAMES = (
+    (abi.MS_NOEXEC, "noexec"),
+    (abi.MS_SYNCHRONOUS, "sync"),
+    (abi.MS_DIRSYNC, "dirsync"),
+    (abi.MS_NOATIME, "noatime"),
+    (abi.MS_NODIRATIME, "nodiratime"),
+    (abi.MS_STRICTATIME, "strictatime"),
+)
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _libc.mount.argtypes = [
@@ -47,10 +56,11 @@ def fusermount_path() -> str:
     return path
 
 
-def mount_direct(target: str, fsname: str, *, readonly: bool, allow_other: bool) -> int:
+def mount_direct(target: str, fsname: str, *, flags: int, allow_other: bool) -> int:
     """Open /dev/fuse and mount it on `target` as type fuse.layerfs; returns the fd.
 
-    Needs CAP_SYS_ADMIN. The caller owns the fd; on error nothing stays mounted.
+    `flags` are the MS_* mount flags (`DEFAULT_FLAGS` changed by the mount's VFS
+    options). Needs CAP_SYS_ADMIN. The caller owns the fd; on error nothing stays mounted.
     """
     fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
     rootmode = stat.S_IFMT(os.stat(target).st_mode)
@@ -58,7 +68,6 @@ def mount_direct(target: str, fsname: str, *, readonly: bool, allow_other: bool)
     data += ",default_permissions"
     if allow_other:
         data += ",allow_other"
-    flags = MS_NOSUID | MS_NODEV | (MS_RDONLY if readonly else 0)
     res = _libc.mount(
         os.fsencode(fsname), os.fsencode(target), b"fuse.layerfs", flags, data.encode()
     )
@@ -69,11 +78,14 @@ def mount_direct(target: str, fsname: str, *, readonly: bool, allow_other: bool)
     return fd
 
 
-def mount_fusermount(target: str, fsname: str, *, readonly: bool, allow_other: bool) -> int:
-    """Mount through fusermount3 (no privilege needed); returns the received device fd."""
-    opts = f"rw,nosuid,nodev,default_permissions,fsname={fsname},subtype=layerfs"
-    if readonly:
-        opts = opts.replace("rw,", "ro,", 1)
+def mount_fusermount(target: str, fsname: str, *, flags: int, allow_other: bool) -> int:
+    """Mount through fusermount3 (no privilege needed); returns the received device fd.
+
+    `flags` as for `mount_direct`, except that suid and dev are never granted.
+    """
+    opts = "ro" if flags & abi.MS_RDONLY else "rw"
+    opts += "".join("," + name for bit, name in _FUSERMOUNT_NAMES if flags & bit)
+    opts += f",nosuid,nodev,default_permissions,fsname={fsname},subtype=layerfs"
     if allow_other:
         opts += ",allow_other"
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -12,6 +12,10 @@ caller back to the engine:
   (`Inode.source`) has no other layer to merge: a name in it is what that one real
   directory holds (whiteout forms included), unless it is a directory carrying a
   redirect. Any change in the directory copies it up first, which ends the shortcut.
+- a new regular file in a directory that already lives in the upper dir is created
+  there directly (`create`) when the directory's name index says the name is absent
+  from the union and nothing occupies it in the upper dir (no whiteout in any form):
+  exactly what the engine would do, without resolving the path through the layers.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ import stat
 
 from layerfs.errors import oserror
 from layerfs.mounts.fuse.inodes import Inode
-from layerfs.union.whiteouts import EntryKind, classify, is_internal_name, redirect_of
+from layerfs.union.whiteouts import OCI_PREFIX, EntryKind, classify, is_internal_name, redirect_of
 
 _WRITE = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
+_CREATE = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 
 
 def remember(node: Inode, sources: tuple[str, ...], layer: int, realpath: str) -> None:
@@ -78,3 +83,28 @@ def open_(node: Inode, flags: int) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def create(parent: Inode, upper_dir: str | None, name: str, flags: int, mode: int) -> int | None:
+    """An fd on `name`, a new regular file made directly in `upper_dir` (the real upper
+    directory of `parent`, None when unknown), or None: ask the engine.
+
+    Only when the engine would do nothing else: `parent` is in the upper dir, its name
+    index lists every name of the merged directory and `name` is not among them, no OCI
+    whiteout ``.wh.NAME`` is there, and O_EXCL finds the name free (a device or xattr
+    whiteout occupies it). Any failure, which has changed nothing, also answers None.
+    """
+    if upper_dir is None or not parent.upper or parent.index is None or name in parent.index \
+            or is_internal_name(name):
+        return None
+    try:
+        os.lstat(f"{upper_dir}/{OCI_PREFIX}{name}")
+        return None
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    try:
+        return os.open(f"{upper_dir}/{name}", flags | _CREATE, mode)
+    except OSError:
+        return None

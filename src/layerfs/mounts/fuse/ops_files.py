@@ -74,7 +74,10 @@ def open_(fs: Filesystem, req: Request, body: memoryview) -> bytes:
         if fd is None:
             fd = fs.view.open(fs.inodes.path(node), _oflags(flags))
         if writable or flags & os.O_TRUNC:
+            was_upper = node.upper
             fs.parents_changed(node)
+            if node.upper and not was_upper:
+                fs.invalidate_attrs(node)
         return _attach(fs, node, fd, writable)
 
 
@@ -83,7 +86,9 @@ def create(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     (raw,) = p.split_names(body[p.CREATE_IN.size :], 1)
     with fs.lock:
         parent, name, path = fs.child_path(req.nodeid, raw)
-        fd = fs.view.open(path, _oflags(flags) | os.O_CREAT, mode & 0o7777)
+        fd = fastpath.create(parent, fs.upper_dir(parent), name, _oflags(flags), mode & 0o7777)
+        if fd is None:
+            fd = fs.view.open(path, _oflags(flags) | os.O_CREAT, mode & 0o7777)
         try:
             entry = fs.created(parent, name, path, req, fd)
         except BaseException:

@@ -170,6 +170,8 @@ COPY_FILE_RANGE_IN = struct.Struct("<QQQQQQQ")
 DIRENT = struct.Struct("<QQII")  # ino off namelen type
 NOTIFY_INVAL_ENTRY = struct.Struct("<QII")  # parent namelen flags
 NOTIFY_INVAL_INODE = struct.Struct("<Qqq")  # ino off len
+#: fuse_notify_code values: sent in the error field of an unsolicited message (unique 0).
+NOTIFY_CODE_INVAL_INODE = 2
 BACKING_MAP = struct.Struct("<iIQ")  # fd flags padding
 
 
