@@ -56,8 +56,8 @@ def engine_location(text: str, storage_root: str | None = None) -> tuple[str, st
     if not sep:
         return None
     if kind == DOCKER_OVERLAY2:
-        root, sep, ref = rest.rpartition(":")
-        if root.startswith("/"):
+        if rest.startswith("/"):  # the root is a path up to the first ':'
+            root, _, ref = rest.partition(":")
             return (DOCKER_OVERLAY2, root, ref)
         return (DOCKER_OVERLAY2, storage_root or engines.DOCKER_ROOT, rest)
     if kind == CONTAINERS_STORAGE:
