@@ -368,7 +368,17 @@ SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              RENAME_BETWEEN_LOWER_LINKS]
 
 
+# Differences found by this suite and not fixed when it was last run: (scenario, front end)
+# -> what differs. They are xfail(strict=True): once fixed, the test XPASSes and fails,
+# and the entry must go.
+KNOWN_DIFFERENCES: dict[tuple[str, str], str] = {}
+
+
 @pytest.mark.root
 @pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name) for s in SCENARIOS])
-def test_scenario(scenario: Scenario, union: UnionFactory) -> None:
+def test_scenario(scenario: Scenario, frontend: str, union: UnionFactory,
+                  request: pytest.FixtureRequest) -> None:
+    known = KNOWN_DIFFERENCES.get((scenario.name, frontend))
+    if known:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=known))
     run(union(scenario.stack, **scenario.options), scenario.steps)
