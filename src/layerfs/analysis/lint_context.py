@@ -48,11 +48,12 @@ class ContextInfo:
         return any(path == rel for path, _ in self.files)
 
     def proposal(self) -> tuple[str, ...]:
-        """The seed's ignore patterns that match at least one file of the context."""
-        out = []
+        """The seed's ignore patterns that keep out at least one file of the context
+        that the patterns before them do not."""
+        out: list[str] = []
         for pattern in SEED_PATTERNS:
-            matcher = IgnoreMatcher([pattern])
-            if any(matcher.ignored(path) for path, _ in self.files):
+            chosen, more = IgnoreMatcher(out), IgnoreMatcher([pattern])
+            if any(more.ignored(path) and not chosen.ignored(path) for path, _ in self.files):
                 out.append(pattern)
         return tuple(out)
 

@@ -7,7 +7,8 @@ and ADD of the stage made one layer (a WORKDIR too when its history entry says s
 docker's classic builder does); the layers below the stage's first one are the base
 image's. A RUN's layer must name its command in its history entry (when the command
 has no variables to expand), a COPY/ADD layer must say COPY or ADD: an image that was
-not built from the Dockerfile is refused rather than measured wrongly.
+not built from the Dockerfile is refused rather than measured wrongly. (The history
+text ends with the command in BuildKit's, buildah's and docker's classic forms.)
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ def _check(layer: LayerAnalysis, ins: Instruction, image_name: str) -> None:
     else:
         script = squeeze(script_of(ins))
         ok = not words & {"COPY", "ADD"} and (
-            "$" in script or bool(ins.heredocs) or script in squeeze(made_by))
+            "$" in script or bool(ins.heredocs) or squeeze(made_by).endswith(script))
     if not ok:
         raise InvalidInput(
             f"{image_name}: layer {layer.index} was made by {layer.created_by.strip()!r}, "

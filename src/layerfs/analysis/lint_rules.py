@@ -23,6 +23,7 @@ from layerfs.analysis.lint_shell import (
     rm_targets,
     script_of,
     split_commands,
+    writes,
 )
 from layerfs.build.parser import Instruction
 from layerfs.build.stages import Stage
@@ -152,9 +153,9 @@ def _static_creators(si: StageInput, ins: Instruction, targets: list[str]
     found = []
     for earlier in body[: body.index(ins)]:
         if earlier.keyword == "RUN":
-            text = script_of(earlier)
-            roles = [r for c in commands_of(earlier) if (r := package_role(c))]
-            if any(s in text for s in stems) or any(
+            cmds = commands_of(earlier)
+            roles = [r for c in cmds if (r := package_role(c)) and r[1] != "clean"]
+            if any(writes(c, s) for c in cmds for s in stems) or any(
                     any(s.startswith(d) or d.startswith(s) for d in r[0].cache_dirs)
                     for r in roles for s in stems):
                 found.append(earlier)

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from layerfs.build.parser import Instruction
 
 _SEPARATORS = ("&&", "||", ";", "|", "\n")
+_COPIERS = frozenset({"cp", "mv", "ln", "install", "rsync"})
+_READERS = frozenset({"cat", "ls", "test", "[", "stat", "du", "sha256sum", "md5sum", "grep",
+                      "head", "tail", "file", "wc", "diff", "cmp"})
 _WRAPPERS = frozenset({"sudo", "env", "nice", "nohup", "command", "exec", "time"})
 
 
@@ -218,12 +221,24 @@ def rm_targets(cmd: Command) -> list[str]:
     return _operands(cmd.argv)
 
 
-def deletes_only(commands: list[Command]) -> bool:
-    """True when every command of a script deletes files or cleans a package cache."""
-    return bool(commands) and all(
-        rm_targets(c) or ((r := package_role(c)) is not None and r[1] == "clean")
-        for c in commands
-    )
+def writes(cmd: Command, path: str) -> bool:
+    """True when `cmd` may create something at or under `path`: the path appears as an
+    output (a redirection target, the destination of cp/mv/ln/install, an `of=`), or
+    anywhere in a command that does not only read or delete."""
+    prog = posixpath.basename(cmd.argv[0])
+    words = list(cmd.argv[1:])
+
+    def hit(word: str) -> bool:
+        return path in word
+
+    if any(w.startswith(">") and (hit(w) or (k + 1 < len(words) and hit(words[k + 1])))
+           for k, w in enumerate(words)):
+        return True
+    if prog in _COPIERS:
+        return bool(_operands(cmd.argv)) and hit(_operands(cmd.argv)[-1])
+    if prog in _READERS or prog == "rm":
+        return False
+    return any(hit(w) for w in words)
 
 
 def manifests(cmd: Command) -> tuple[str, ...] | None:

@@ -1,0 +1,210 @@
+"""`layerfs lint` without builds: the rules on the seed's Dockerfiles, the rewritten lines,
+the context rule on a context made here, and costs on analyses of layer tars made in
+memory (the built-image proofs are in test_lint_images.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from analysis_tars import FakeLayer, Member, listing
+
+from layerfs.analysis.dive import analyze_listings
+from layerfs.analysis.layers import LayerStep
+from layerfs.analysis.lint import LintOptions, lint
+from layerfs.analysis.lint_fix import join_lines
+from layerfs.analysis.lint_shell import manifests, package_role, split_commands, squeeze
+from layerfs.analysis.model import ImageAnalysis
+from layerfs.errors import InvalidInput
+
+SEED_BAD = """FROM alpine:3.18
+RUN apk update
+RUN apk add curl
+RUN rm -rf /var/cache/apk/*
+"""
+SEED_GOOD = """FROM alpine:3.18
+RUN apk update && apk add curl && rm -rf /var/cache/apk/*
+"""
+SEED_APT = """FROM ubuntu:22.04
+RUN apt-get update
+RUN apt-get install -y python3
+RUN apt-get install -y python3-pip
+RUN rm -rf /var/lib/apt/lists/* # Too late! Previous layers have it
+"""
+SEED_APT_GOOD = """FROM ubuntu:22.04
+RUN apt-get update && \\
+    apt-get install -y python3 python3-pip && \\
+    rm -rf /var/lib/apt/lists/* # Same layer, so files are never stored
+"""
+SEED_COPY_BAD = """FROM python:3.11
+COPY . /app
+RUN pip install -r /app/requirements.txt
+"""
+SEED_COPY_GOOD = """FROM python:3.11
+COPY requirements.txt /app/
+RUN pip install -r /app/requirements.txt
+COPY . /app
+"""
+
+
+def rules(text: str, **kw: object) -> list[str]:
+    return [f.rule for f in lint(text, **kw).findings]  # type: ignore[arg-type]
+
+
+def test_seed_lab_bad_is_flagged_and_fixed_into_the_good_one() -> None:
+    (finding,) = lint(SEED_BAD).findings
+    assert finding.rule == "split-update-install"
+    assert finding.lines == (2, 3, 4) and finding.span == (2, 4)
+    assert finding.fix == ("RUN apk update && apk add curl && rm -rf /var/cache/apk/*",)
+    assert "line 4 deletes them a layer too late" in finding.message
+    assert finding.cost is None  # no image: nothing measured
+    assert rules(SEED_GOOD) == []
+
+
+def test_seed_apt_scenario_fix_drops_the_comment_and_keeps_the_order() -> None:
+    (finding,) = lint(SEED_APT).findings
+    assert finding.rule == "split-update-install" and finding.span == (2, 5)
+    assert join_lines(finding.fix) == (
+        "RUN apt-get update && apt-get install -y python3 && "
+        "apt-get install -y python3-pip && rm -rf /var/lib/apt/lists/*")
+    assert rules(SEED_APT_GOOD) == []
+
+
+def test_install_without_cleanup_gets_the_cleanup_appended() -> None:
+    (finding,) = lint("FROM debian\nRUN apt-get update && apt-get install -y curl\n").findings
+    assert finding.rule == "split-update-install" and "never removes it" in finding.message
+    assert finding.fix == ("RUN apt-get update && apt-get install -y curl && "
+                           "rm -rf /var/lib/apt/lists/*",)
+    assert rules("FROM alpine\nRUN apk add --no-cache curl\n") == []
+    assert rules("FROM fedora\nRUN dnf install -y curl && dnf clean all\n") == []
+    assert rules("FROM fedora\nRUN dnf install -y curl\n") == ["split-update-install"]
+
+
+def test_rm_in_a_later_layer_of_files_a_run_created() -> None:
+    text = ("FROM busybox\nRUN mkdir -p /build && dd if=/dev/zero of=/build/big bs=1k count=9\n"
+            "ENV X=1\nRUN cp /build/big /usr/bin/tool\nRUN rm -rf /build\n")
+    (finding,) = lint(text).findings
+    assert finding.rule == "rm-later-layer" and finding.lines == (2, 5)
+    assert finding.span == (2, 5)
+    assert finding.fix == (
+        "ENV X=1",
+        "RUN mkdir -p /build && \\",
+        "    dd if=/dev/zero of=/build/big bs=1k count=9 && \\",
+        "    cp /build/big /usr/bin/tool && \\",
+        "    rm -rf /build",
+    )
+    assert "line 3 moved before the combined RUN" in finding.fix_note
+    # deleting in the same RUN is what the fix does: nothing to say
+    assert rules("FROM busybox\nRUN mkdir /b && touch /b/x && rm -rf /b\n") == []
+
+
+def test_combined_run_keeps_a_cd_inside_its_own_script() -> None:
+    text = "FROM busybox\nRUN cd /tmp && touch /tmp/x\nRUN rm -f /tmp/x\n"
+    (finding,) = lint(text).findings
+    assert finding.fix == ("RUN (cd /tmp && touch /tmp/x) && rm -f /tmp/x",)
+
+
+def test_copy_order_seed_example() -> None:
+    (finding,) = lint(SEED_COPY_BAD).findings
+    assert finding.rule == "copy-before-install" and finding.span == (2, 3)
+    assert finding.fix == ("COPY requirements.txt /app/",
+                           "RUN pip install -r /app/requirements.txt", "COPY . /app")
+    assert rules(SEED_COPY_GOOD) == []
+
+
+def test_copy_order_with_workdir_and_system_packages() -> None:
+    text = 'FROM alpine\nWORKDIR /app\nCOPY . .\nRUN apk add pip-packages\nCMD ["python"]\n'
+    (finding,) = lint(text).findings
+    assert finding.fix == ("RUN apk add pip-packages", "COPY . .")  # nothing to copy first
+    npm = "FROM node\nWORKDIR /src\nCOPY . .\nRUN npm ci\nRUN npm run build\n"
+    (finding,) = lint(npm).findings
+    assert finding.fix == ("COPY package.json package-lock.json ./", "RUN npm ci", "COPY . .")
+    # a RUN that needs the code stops the search; installing the context itself too
+    assert rules("FROM node\nCOPY . .\nRUN make\nRUN npm ci\n") == []
+    assert rules("FROM python\nCOPY . /src\nRUN pip install /src\n") == []
+
+
+def test_many_layers(tmp_path: Path) -> None:
+    runs = "".join(f"RUN touch /f{i}\n" for i in range(12))
+    text = f"FROM busybox\nCOPY a /a\n{runs}"
+    (finding,) = lint(text).findings
+    assert finding.rule == "many-layers" and len(finding.lines) == 13
+    assert finding.span == (3, 14)
+    assert join_lines(finding.fix) == "RUN " + " && ".join(f"touch /f{i}" for i in range(12))
+    assert "leaves 2 layers" in finding.fix_note
+    assert rules(text, options=LintOptions(max_layers=13)) == []
+
+
+def test_no_dockerignore_measures_the_context(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "pack").write_bytes(b"p" * 1000)
+    (tmp_path / "debug.log").write_bytes(b"x" * 3_000_000)
+    (tmp_path / "app.py").write_text("print(1)\n")
+    text = "FROM busybox\nCOPY . /app\n"
+    small = LintOptions(context_threshold=3_000_000)
+    (finding,) = lint(text, context_dir=str(tmp_path), options=small).findings
+    assert finding.rule == "no-dockerignore" and finding.fix_file == ".dockerignore"
+    assert finding.fix == (".git", "*.log") and finding.lines == (2,)
+    assert "3,001,009 bytes in 3 files" in finding.message
+    assert "keeps 3,001,000 bytes out" in finding.fix_note
+    assert lint(text, context_dir=str(tmp_path), options=small).context_bytes == 3_001_009
+    assert rules(text, context_dir=str(tmp_path)) == []  # below the default 5 MB
+    (tmp_path / ".dockerignore").write_text("*.log\n")
+    assert rules(text, context_dir=str(tmp_path), options=small) == []
+
+
+def test_shell_splitting() -> None:
+    cmds = split_commands("A=1 sudo apt-get install -y 'a && b' \\\n && echo \"x;y\" | tee f # c")
+    assert [c.argv for c in cmds] == [("apt-get", "install", "-y", "a && b"),
+                                      ("echo", "x;y"), ("tee", "f")]
+    role = package_role(cmds[0])
+    assert role is not None and (role[0].name, role[1]) == ("apt", "install")
+    assert squeeze("a &&  \\\n    b 'x   y' # note\n") == "a && b 'x   y'"
+    assert manifests(split_commands("python3 -m pip install -r req/dev.txt")[0]) == ("req/dev.txt",)
+    assert manifests(split_commands("echo hi")[0]) is None
+
+
+# --- costs on analyses of in-memory layer tars ----------------------------------------
+
+def analysis_of(layers: list[tuple[str, list[Member]]]) -> ImageAnalysis:
+    steps = [LayerStep(i, FakeLayer(bytes([i])), made_by)  # type: ignore[arg-type]
+             for i, (made_by, _) in enumerate(layers)]
+    return analyze_listings(steps, [listing(m) for _, m in layers], name="img")
+
+
+BASE: tuple[str, list[Member]] = ("layerfs import rootfs", [("bin/", None), ("bin/sh", b"s" * 100),
+                                                            ("var/cache/", None)])
+
+
+def test_costs_are_the_bytes_the_fix_removes() -> None:
+    a = analysis_of([
+        BASE,
+        ("RUN /bin/sh -c apk update # buildkit",
+         [("var/cache/apk/", None), ("var/cache/apk/APKINDEX", b"i" * 6000)]),
+        ("RUN /bin/sh -c apk add curl # buildkit",
+         [("usr/bin/curl", b"c" * 10), ("var/cache/apk/curl.apk", b"a" * 2000)]),
+        ("RUN /bin/sh -c rm -rf /var/cache/apk/* # buildkit",
+         [("var/cache/apk/.wh.APKINDEX", b""), ("var/cache/apk/.wh.curl.apk", b"")]),
+    ])
+    report = lint(SEED_BAD, analysis=a, image_name="bad-layers")
+    (finding,) = report.findings
+    assert finding.cost == 8000 and a.wasted_bytes == 8000
+    assert "/var/cache/apk/APKINDEX (6,000 bytes, layer 1)" in finding.cost_note
+    assert report.image_bytes == 8000 and report.image == "bad-layers"
+
+
+def test_rm_of_base_files_saves_nothing() -> None:
+    a = analysis_of([BASE, ("RUN /bin/sh -c rm -f /bin/sh # buildkit", [("bin/.wh.sh", b"")])])
+    (finding,) = lint("FROM x\nRUN rm -f /bin/sh\n", analysis=a).findings
+    assert finding.rule == "rm-later-layer" and finding.cost == 0
+    assert "files of the base image" in finding.message and finding.fix == ()
+    assert "hides 100 bytes of the base image" in finding.cost_note
+
+
+def test_an_image_not_built_from_the_dockerfile_is_refused() -> None:
+    a = analysis_of([BASE, ("RUN /bin/sh -c echo other # buildkit", [("x", b"1")])])
+    with pytest.raises(InvalidInput, match="not by line 2"):
+        lint("FROM x\nRUN echo mine\n", analysis=a, image_name="img")
+    no_history = analysis_of([("", BASE[1]), ("RUN /bin/sh -c echo other", [("x", b"1")])])
+    with pytest.raises(InvalidInput, match="fewer than"):
+        lint("FROM x\nRUN echo a\nRUN echo b\nRUN echo other\n", analysis=no_history)
