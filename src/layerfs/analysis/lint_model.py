@@ -10,11 +10,11 @@ from typing import Any
 
 #: rule id -> the seed's "Common Mistakes" row it checks
 RULES: dict[str, str] = {
-    "split-update-install": "Multiple RUN commands (update, install and clean apart)",
+    "split-update-install": "Multiple RUN commands",
     "rm-later-layer": "rm in separate layer",
     "copy-before-install": "Wrong COPY order",
     "no-dockerignore": "Not using .dockerignore",
-    "many-layers": "Multiple RUN commands (many layers)",
+    "many-layers": "Multiple RUN commands",
 }
 
 #: what a finding's `cost` counts

@@ -17,8 +17,7 @@ from layerfs.analysis.lint_context import ContextInfo
 from layerfs.analysis.lint_model import REBUILD_BYTES, Finding
 from layerfs.analysis.lint_rules import (
     StageInput,
-    bytes_text,
-    commands_of,
+        commands_of,
     copies_context,
     lines_text,
     workdir_at,
@@ -89,17 +88,17 @@ def _finding(si: StageInput, copy: Instruction, dest: str, runs: list[Instructio
     target = dest.rstrip("/") + "/"
     fix = ([f"COPY {' '.join(files)} {target}"] if files else []) + \
         [squeeze(i.original) for i in between] + [squeeze(copy.original)]
-    what = f"the manifests ({', '.join(files)})" if files else "nothing of the context"
+    what = f"the manifests ({', '.join(files)})" if files else "no file of the context"
     message = (f"COPY of the whole context on line {copy.line} comes before the install on "
                f"{lines_text(runs)}: any change to any file misses the cache there and the "
                f"install runs again; it needs {what}")
     finding = Finding("copy-before-install", si.stage.label,
                       (copy.line, *(r.line for r in runs)), si.span(copy, runs[-1]), message,
                       tuple(fix), fix_note="copy the dependency manifests first, install, "
-                      "then copy the rest")
+                      "then copy the rest" if files else "install first, then copy the context")
     if si.image is None:
         return finding
     size = sum(la.size for la in (si.image.layer(r) for r in runs) if la is not None)
     return replace(finding, cost=size, cost_kind=REBUILD_BYTES,
-                   cost_note=f"{bytes_text(size)} of layers ({lines_text(runs)}) rebuilt "
-                   "after any change to the context")
+                   cost_note=f"the layer{'s' if len(runs) > 1 else ''} of {lines_text(runs)}, "
+                   "made again after any change to any file of the context")

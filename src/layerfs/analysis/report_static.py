@@ -28,6 +28,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 4px 8px; border-bottom: 1px solid var(--line);
          vertical-align: top; }
 td.num, th.num { text-align: right; white-space: nowrap; }
+#waste-table td.path { min-width: 260px; }
 code, .path { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12.5px;
               word-break: break-all; }
 details.layer { border: 1px solid var(--line); border-radius: 6px; margin: 6px 0; }

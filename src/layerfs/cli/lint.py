@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 import click
 
@@ -30,7 +31,7 @@ def _where(name: str, f: Finding) -> str:
 
 def _print(report: LintReport) -> None:
     for f in report.findings:
-        click.echo(f"{_where(report.dockerfile, f)}: {f.rule} ({f.mistake})")
+        click.echo(f"{_where(report.dockerfile, f)}: {f.rule} (seed: {f.mistake})")
         click.echo(f"  {f.message}")
         if f.cost is not None:
             click.echo(f"  {_cost(f)}")
@@ -75,8 +76,7 @@ def _print(report: LintReport) -> None:
 @source_options
 def lint_cmd(dockerfile: str, image: str | None, context_dir: str | None, target: str | None,
              max_layers: int, context_threshold: int, exit_code: bool, as_json: bool,
-             source: str | None, storage_root: str | None, tls_verify: bool,
-             root: str | None) -> None:
+             **where: Any) -> None:
     """Check DOCKERFILE for the seed's common mistakes: update, install and clean in
     separate RUNs; rm in a later layer than the files it deletes; COPY of everything
     before the dependency install; no .dockerignore with a large context; many layers.
@@ -100,7 +100,7 @@ def lint_cmd(dockerfile: str, image: str | None, context_dir: str | None, target
             context_dir = os.path.dirname(os.path.abspath(dockerfile))
     analysis = None
     if image is not None:
-        with opened(image, source, storage_root, tls_verify, root) as img:
+        with opened(image, **where) as img:
             analysis = analyze(img, name=image)
     report = lint(text, name=name, context_dir=context_dir,
                   dockerfile_path=None if dockerfile == "-" else dockerfile,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Any
 
 import click
 
@@ -43,8 +44,7 @@ def _write(path: str, text: str) -> None:
               help="At most this many file changes per layer (the largest).")
 @source_options
 def report_cmd(image: str, output: str, dockerfile: str | None, context_dir: str | None,
-               target: str | None, top: int, max_changes: int, source: str | None,
-               storage_root: str | None, tls_verify: bool, root: str | None) -> None:
+               target: str | None, top: int, max_changes: int, **where: Any) -> None:
     """Write one self-contained HTML page about IMAGE: a bar chart of the layer sizes
     with the waste marked, the efficiency, the top waste items explained and every
     layer's file changes (collapsible). The page loads nothing from anywhere.
@@ -55,7 +55,7 @@ def report_cmd(image: str, output: str, dockerfile: str | None, context_dir: str
       layerfs report bad-layers -o bad.html --dockerfile Dockerfile.bad
       layerfs report docker-archive:app.tar -o app.html
     """
-    with opened(image, source, storage_root, tls_verify, root) as img:
+    with opened(image, **where) as img:
         analysis = analyze(img, name=image)
     findings = None
     if dockerfile is not None:
