@@ -17,27 +17,13 @@ report_dir=${LAYERFS_DEMO_REPORT_DIR:-${TMPDIR:-/tmp}}
 say "Working in $_DEMO_DIR with the store $LAYERFS_ROOT"
 
 banner "Part 5: the lab images again (Part 4's alpine-like base and Dockerfiles)"
-mkdir -p rootfs/{bin,sbin,usr/bin,usr/sbin,etc,tmp,root,var/cache/apk,dev,proc,sys,run}
-cp /bin/busybox rootfs/bin/busybox
-for applet in $(/bin/busybox --list-full); do
-    [[ -e rootfs/$applet ]] || ln -s /bin/busybox "rootfs/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\n' > rootfs/etc/passwd
-printf 'root:x:0:\n' > rootfs/etc/group
-: > rootfs/etc/hosts; : > rootfs/etc/hostname; : > rootfs/etc/resolv.conf
-# Part 4's stand-in for alpine's apk: `update` fetches a 600 KiB index, `add` a 200 KiB package
-cat > rootfs/sbin/apk <<'APK'
-#!/bin/sh
-case "$1" in
-update) mkdir -p /var/cache/apk && dd if=/dev/urandom of=/var/cache/apk/APKINDEX.tar.gz \
-            bs=1k count=600 2>/dev/null && echo "fetched index (600 KiB)" ;;
-add) shift; for p in "$@"; do printf '#!/bin/sh\necho %s\n' "$p" > "/usr/bin/$p"
-        chmod +x "/usr/bin/$p"; dd if=/dev/urandom of="/var/cache/apk/$p.apk" bs=1k \
-        count=200 2>/dev/null; echo "OK: installed $p"; done ;;
-*) echo "apk: $1: not in this stand-in" >&2; exit 1 ;;
-esac
-APK
-chmod 0755 rootfs/sbin/apk
+# The alpine-like base is made by Part 4's own lines (from its `mkdir -p rootfs/...` to
+# `chmod 0755 rootfs/sbin/apk`: busybox, its applets and the `apk` stand-in whose update
+# fetches a 600 KiB index and whose add writes a 200 KiB package), so both parts agree.
+base_steps=$(sed -n '/^mkdir -p rootfs\//,/^chmod 0755 rootfs\/sbin\/apk$/p' "$here/part4_build.sh")
+[[ "$base_steps" == *"chmod 0755 rootfs/sbin/apk" ]] ||
+    fail "demo/part4_build.sh no longer makes the base image with the lines Part 5 reuses"
+eval "$base_steps"
 mkdir dockerfile-test && cd dockerfile-test
 cat > Dockerfile.bad << 'EOF'
 FROM alpine:3.18

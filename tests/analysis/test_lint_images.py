@@ -9,6 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 from conftest import Lab, MiB
+from test_lint import SEED_BAD, SEED_GOOD
 
 from layerfs.analysis.dive import analyze
 from layerfs.analysis.lint import LintReport, lint
@@ -36,14 +37,6 @@ add) shift; mkdir -p /var/cache/apk
      for p in "$@"; do printf '#!/bin/sh\\n' > "/usr/bin/$p"; chmod +x "/usr/bin/$p"
         dd if=/dev/zero of="/var/cache/apk/$p.apk" bs=1k count=200 2>/dev/null; done ;;
 esac
-"""
-SEED_BAD = """FROM alpine:3.18
-RUN apk update
-RUN apk add curl
-RUN rm -rf /var/cache/apk/*
-"""
-SEED_GOOD = """FROM alpine:3.18
-RUN apk update && apk add curl && rm -rf /var/cache/apk/*
 """
 
 

@@ -52,18 +52,17 @@ YUM = Manager("yum", ("/var/cache/yum", "/var/cache/dnf"), "yum clean all", True
 ZYPPER = Manager("zypper", ("/var/cache/zypp",), "zypper clean --all", True)
 MANAGERS = (APT, APK, DNF, YUM, ZYPPER)
 
+_RPM_VERBS = {"makecache": "update", "install": "install", "update": "install",
+              "upgrade": "install", "groupinstall": "install", "clean": "clean"}
 _VERBS: dict[str, tuple[Manager, dict[str, str]]] = {
     "apt-get": (APT, {"update": "update", "install": "install", "upgrade": "install",
                       "dist-upgrade": "install", "clean": "clean"}),
     "apt": (APT, {"update": "update", "install": "install", "upgrade": "install",
                   "full-upgrade": "install", "clean": "clean"}),
     "apk": (APK, {"update": "update", "add": "install", "upgrade": "install"}),
-    "dnf": (DNF, {"makecache": "update", "install": "install", "update": "install",
-                  "upgrade": "install", "groupinstall": "install", "clean": "clean"}),
-    "microdnf": (DNF, {"makecache": "update", "install": "install", "update": "install",
-                       "upgrade": "install", "clean": "clean"}),
-    "yum": (YUM, {"makecache": "update", "install": "install", "update": "install",
-                  "upgrade": "install", "groupinstall": "install", "clean": "clean"}),
+    "dnf": (DNF, _RPM_VERBS),
+    "microdnf": (DNF, _RPM_VERBS),
+    "yum": (YUM, _RPM_VERBS),
     "zypper": (ZYPPER, {"refresh": "update", "ref": "update", "install": "install",
                         "in": "install", "update": "install", "up": "install",
                         "clean": "clean", "cc": "clean"}),
