@@ -323,6 +323,20 @@ REDIRECT_CHAINS = Scenario(
     {"redirect_dir": True},
 )
 
+FAILED_DIR_RENAME = Scenario(
+    # redirect_dir=on: the kernel copies the lower dir up and writes its redirect before
+    # the rename itself fails (ENOTEMPTY): the upper dir keeps both after the error
+    "failed-dir-rename-keeps-copy-up-and-redirect",
+    Stack(((file("a/f", "f"), whiteout("b")), (dir_("b"), file("b/x", "x")))),
+    (
+        ok("mkdir", "/b", 0o755),
+        ok("mkdir", "/b/a", 0o755),
+        fails(errno.ENOTEMPTY, "rename", "/a", "/b"),
+        ok("listdir", "/a"),
+    ),
+    {"redirect_dir": True},
+)
+
 HARDLINK_BREAKS = Scenario(
     # index=off: writing through one name of a lower hard link copies up that name only
     "hard-link-write-remount",
@@ -365,7 +379,7 @@ SCENARIOS = [SEED_LAB, NESTED_DELETE, OPAQUE_AFTER_RM_RF, SYMLINK_OVER_WHITEOUT,
              XATTR_ESCAPES,
              ERRNOS, SYMLINK_LOOPS,
              RENAME_LOWER_DIR_EXDEV, RENAME_LOWER_DIR_REDIRECT, REDIRECT_CHAINS, HARDLINK_BREAKS,
-             RENAME_BETWEEN_LOWER_LINKS]
+             RENAME_BETWEEN_LOWER_LINKS, FAILED_DIR_RENAME]
 
 
 # Differences found by this suite and not fixed when it was last run: (scenario, front end)
