@@ -43,8 +43,13 @@ def layer_steps(image: Image) -> list[LayerStep]:
 
 def list_layer(layer: Layer, *, content: bool = False) -> TarListing:
     """The listing of one layer (its uncompressed tar read once, diff_id verified);
-    `content`: with each entry's metadata and data digest (`tarlist.list_tar`)."""
-    with layer.uncompressed() as stream:
+    `content`: with each entry's metadata and data digest (`tarlist.list_tar`).
+
+    A layer that offers `open_headers()` (a seekable plain tar: `seekable.WindowLayer`)
+    is listed from its headers alone, unverified, unless `content` is asked for."""
+    opener = getattr(layer, "open_headers", None)
+    stream = opener() if callable(opener) and not content else layer.uncompressed()
+    with stream:
         return list_tar(stream, content=content)
 
 

@@ -7,7 +7,6 @@ by its own markers, whatever their order in the tar.
 
 from __future__ import annotations
 
-import posixpath
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -28,7 +27,7 @@ class MergedTree:
         path = entry.path
         self.visible[path] = (layer, entry)
         while path != "/":
-            parent = posixpath.dirname(path)
+            parent = path[: path.rfind("/")] or "/"  # paths are normalized and absolute
             kids = self.children[parent]
             if path in kids:
                 break

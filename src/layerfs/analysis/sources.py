@@ -18,12 +18,18 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
+from layerfs.analysis.seekable import with_windows
 from layerfs.errors import InvalidInput, NotFound
 from layerfs.oci.image import Image, Layer
-from layerfs.store.store import Store
-from layerfs.transports import engines
-from layerfs.transports.locations import Location, RegistryOptions, open_image
+
+if TYPE_CHECKING:  # imported where used: a docker-archive needs neither (start-up time)
+    from layerfs.store.store import Store
+    from layerfs.transports.locations import RegistryOptions
+
+DOCKER_ROOT = "/var/lib/docker"
+CONTAINERS_ROOT = "/var/lib/containers/storage"
 
 DOCKER_OVERLAY2 = "docker-overlay2"
 CONTAINERS_STORAGE = "containers-storage"
@@ -59,14 +65,14 @@ def engine_location(text: str, storage_root: str | None = None) -> tuple[str, st
         if rest.startswith("/"):  # the root is a path up to the first ':'
             root, _, ref = rest.partition(":")
             return (DOCKER_OVERLAY2, root, ref)
-        return (DOCKER_OVERLAY2, storage_root or engines.DOCKER_ROOT, rest)
+        return (DOCKER_OVERLAY2, storage_root or DOCKER_ROOT, rest)
     if kind == CONTAINERS_STORAGE:
         if rest.startswith("["):
             spec, sep, ref = rest[1:].partition("]")
             if not sep:
                 raise InvalidInput(f"{text!r}: missing ']' after the storage spec")
             root = spec.split("@", 1)[-1].split("+", 1)[0]
-            return (CONTAINERS_STORAGE, root or engines.CONTAINERS_ROOT, ref)
+            return (CONTAINERS_STORAGE, root or CONTAINERS_ROOT, ref)
         if storage_root is not None:
             return (CONTAINERS_STORAGE, storage_root, rest)
     return None
@@ -74,19 +80,33 @@ def engine_location(text: str, storage_root: str | None = None) -> tuple[str, st
 
 @contextlib.contextmanager
 def open_source(text: str, *, store_root: str | None = None, storage_root: str | None = None,
-                opts: RegistryOptions | None = None) -> Iterator[Image]:
+                opts: RegistryOptions | None = None, verify: bool = False) -> Iterator[Image]:
     """The image named `text` while the context lasts (archives and the store stay open
     until then). `store_root` is layerfs's store (None: the default), opened only for
     store names; `storage_root` the engine dir for a plain `containers-storage:NAME` or
-    `docker-overlay2:NAME`."""
+    `docker-overlay2:NAME`. The plain layers of a docker-archive are listed by seeking
+    over file data, unverified (`seekable.with_windows`), unless `verify`."""
     engine = engine_location(text, storage_root)
     if engine is not None:
+        from layerfs.transports import engines
+
         kind, root, ref = engine
         if not ref:
             raise InvalidInput(f"{text!r}: no image named")
         opener = engines.open_docker if kind == DOCKER_OVERLAY2 else engines.open_containers
         yield opener(root, ref)
         return
+    if text.startswith("docker-archive:"):  # the common case, without the registry modules
+        from layerfs.transports import docker_archive
+
+        path, _, ref = text.removeprefix("docker-archive:").partition(":")
+        image, files = docker_archive.open_archive(path, ref or None)
+        with contextlib.closing(files):
+            yield image if verify else with_windows(path, image)
+        return
+    from layerfs.store.store import Store
+    from layerfs.transports.locations import Location, RegistryOptions, open_image
+
     loc = Location.parse(text)
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(Store.open(store_root)) if loc.transport == "store" else None

@@ -90,6 +90,11 @@ class _Reader:
         self._s = stream
         self._buf = bytearray(_SKIP_BUF)
         self.offset = 0
+        self._seekable = stream.seekable()
+        if self._seekable:  # the size bounds every seek (a truncated member is an error)
+            start = stream.tell()
+            self._end = stream.seek(0, 2) - start
+            stream.seek(start)
 
     def block(self) -> bytes:
         data = self._s.read(_BLOCK)
@@ -110,6 +115,13 @@ class _Reader:
 
     def skip(self, size: int) -> None:
         left = -(-size // _BLOCK) * _BLOCK
+        if self._seekable and left:
+            want = self.offset + left
+            if want > self._end:
+                raise InvalidLayer("tar stream truncated inside a member")
+            self._s.seek(left, 1)
+            self.offset = want
+            return
         view = memoryview(self._buf)
         while left:
             n = self._s.readinto(view[: min(left, _SKIP_BUF)])  # type: ignore[attr-defined]
@@ -136,13 +148,18 @@ class _Reader:
         return h.hexdigest()
 
     def drain(self) -> None:
+        if self._seekable:
+            self.offset = self._end
+            return
         while n := self._s.readinto(self._buf):  # type: ignore[attr-defined]
             self.offset += n
 
 
 def _path(name: str) -> str:
-    clean = posixpath.normpath("/" + name)
-    return "/" if clean == "//" else clean
+    if name.startswith(".") or "/." in name or "//" in name or name.endswith("/"):
+        clean = posixpath.normpath("/" + name)
+        return "/" if clean == "//" else clean
+    return "/" + name
 
 
 def list_tar(stream: BinaryIO, *, content: bool = False) -> TarListing:
@@ -213,6 +230,8 @@ def _text(field: bytes) -> str:
 def _entry(name: str, kind: str, size: int, meta: tuple[int, int, int, str, str] | None
            ) -> TarEntry:
     path = _path(name)
+    if ".wh." not in path:
+        return TarEntry(path, kind, size, meta)
     base = posixpath.basename(path)
     if base.startswith(".wh."):
         what, target = parse_oci_name(base)

@@ -68,7 +68,7 @@ def _rules(config: str | None, values: dict[str, str | None]) -> ci.CiRules:
 def dive_cmd(image: str, ci_mode: bool, ci_config: str | None, lowest_efficiency: str | None,
              highest_wasted_bytes: str | None, highest_user_wasted_percent: str | None,
              minimum_wasted_bytes: str | None, as_json: bool, changes: bool, top: int,
-             source: str | None, storage_root: str | None, tls_verify: bool,
+             source: str | None, storage_root: str | None, tls_verify: bool, verify: bool,
              root: str | None) -> None:
     """Analyse IMAGE: per layer its instruction, size and changes (A/M/D), the wasted
     bytes (each hidden copy once, each explained) and an efficiency score.
@@ -83,7 +83,7 @@ def dive_cmd(image: str, ci_mode: bool, ci_config: str | None, lowest_efficiency
       layerfs dive containers-storage:[/var/lib/containers/storage]localhost/app
       layerfs dive docker-overlay2:/var/lib/docker:app:latest
     """
-    with opened(image, source, storage_root, tls_verify, root) as img:
+    with opened(image, source, storage_root, tls_verify, root, verify) as img:
         analysis = analyze(img, name=image)
     results: list[ci.RuleResult] = []
     if ci_mode:

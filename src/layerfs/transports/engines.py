@@ -38,9 +38,6 @@ from layerfs.store import names
 from layerfs.transports._files import DirFiles, read_small
 from layerfs.transports._image import RawImage
 
-DOCKER_ROOT = "/var/lib/docker"
-CONTAINERS_ROOT = "/var/lib/containers/storage"
-
 
 class DirLayer:
     """A layer held as an overlay-form directory (implements `Layer`).
