@@ -94,8 +94,12 @@ def test_rm_in_a_later_layer_of_files_a_run_created() -> None:
         "    rm -rf /build",
     )
     assert "line 3 moved before the combined RUN" in finding.fix_note
-    # deleting in the same RUN is what the fix does: nothing to say
-    assert rules("FROM busybox\nRUN mkdir /b && touch /b/x && rm -rf /b\n") == []
+    # deleting in the same RUN is what the fix does: nothing to say, nor about a later
+    # rm of what that RUN already removed
+    assert rules("FROM busybox\nRUN mkdir /b && touch /b/x && rm -rf /b\nRUN rm -rf /b\n") == []
+    # a cache mount keeps the package cache out of the layer
+    assert rules("FROM alpine\nRUN --mount=type=cache,target=/var/cache/apk apk update && "
+                 "apk add curl\n") == []
 
 
 def test_combined_run_keeps_a_cd_inside_its_own_script() -> None:
@@ -208,3 +212,20 @@ def test_an_image_not_built_from_the_dockerfile_is_refused() -> None:
     no_history = analysis_of([("", BASE[1]), ("RUN /bin/sh -c echo other", [("x", b"1")])])
     with pytest.raises(InvalidInput, match="fewer than"):
         lint("FROM x\nRUN echo a\nRUN echo b\nRUN echo other\n", analysis=no_history)
+
+
+def test_multi_stage_costs_are_measured_on_the_target_stage() -> None:
+    text = ("FROM busybox AS build\nRUN mkdir -p /out/tmp && echo x > /out/tmp/t\n"
+            "FROM busybox\nCOPY --from=build /out /out\nRUN rm -rf /out/tmp\n")
+    a = analysis_of([
+        BASE,
+        ("COPY /out /out # buildkit", [("out/", None), ("out/tmp/", None),
+                                       ("out/tmp/t", b"t" * 500), ("out/bin", b"b" * 10)]),
+        ("RUN /bin/sh -c rm -rf /out/tmp # buildkit", [("out/.wh.tmp", b"")]),
+    ])
+    (finding,) = lint(text, analysis=a).findings
+    assert finding.rule == "rm-later-layer" and finding.stage == "stage-1"
+    assert finding.lines == (4, 5) and finding.cost == 500 and finding.fix == ()
+    assert "line 4 copies files that line 5 deletes" in finding.fix_note
+    with pytest.raises(InvalidInput):
+        lint(text, analysis=a, options=LintOptions(target="build"))

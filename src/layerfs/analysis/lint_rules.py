@@ -23,6 +23,7 @@ from layerfs.analysis.lint_shell import (
     rm_targets,
     script_of,
     split_commands,
+    under,
     writes,
 )
 from layerfs.build.parser import Instruction
@@ -79,6 +80,8 @@ def _groups(runs: Sequence[Instruction], manager: Manager) -> list[list[Instruct
         roles = {r[1] for c in commands_of(ins) if (r := package_role(c)) and r[0] is manager}
         if manager.install_fetches and "install" in roles:
             roles.add("update")
+        if roles and _cache_mounted(ins, manager):
+            roles.add("clean")  # the cache lives in a build cache mount, not in the layer
         if not roles:
             continue
         if current is None:
@@ -92,13 +95,25 @@ def _groups(runs: Sequence[Instruction], manager: Manager) -> list[list[Instruct
     return groups
 
 
+def _cache_mounted(ins: Instruction, manager: Manager) -> bool:
+    """True when a `RUN --mount=type=cache,target=DIR` keeps one of the manager's cache
+    directories out of the layer."""
+    for spec in ins.flag_all("mount"):
+        fields = dict(f.partition("=")[::2] for f in spec.split(","))
+        target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+        if fields.get("type") == "cache" and any(under(d, target) or under(target, d)
+                                                 for d in manager.cache_dirs):
+            return True
+    return False
+
+
 def split_update_install(si: StageInput) -> list[Finding]:
     runs = [i for i in si.stage.instructions if i.keyword == "RUN"]
     out = []
     for manager in MANAGERS:
         for group in _groups(runs, manager):
-            cleans = any(package_role(c) == (manager, "clean")
-                         for c in commands_of(group[-1]))
+            cleans = _cache_mounted(group[-1], manager) or any(
+                package_role(c) == (manager, "clean") for c in commands_of(group[-1]))
             if len(group) == 1 and cleans:
                 continue
             out.append(_split_finding(si, manager, group, cleans))
@@ -155,15 +170,24 @@ def _static_creators(si: StageInput, ins: Instruction, targets: list[str]
         if earlier.keyword == "RUN":
             cmds = commands_of(earlier)
             roles = [r for c in cmds if (r := package_role(c)) and r[1] != "clean"]
-            if any(writes(c, s) for c in cmds for s in stems) or any(
-                    any(s.startswith(d) or d.startswith(s) for d in r[0].cache_dirs)
-                    for r in roles for s in stems):
+            made = [s for s in stems if any(writes(c, s) for c in cmds) or any(
+                s.startswith(d) or d.startswith(s) for r in roles for d in r[0].cache_dirs)]
+            if any(not _removes(cmds, s) for s in made):
                 found.append(earlier)
         elif earlier.keyword in ("COPY", "ADD"):
             dest = _dest(si, earlier)
             if dest and any(s == dest or s.startswith(dest.rstrip("/") + "/") for s in stems):
                 found.append(earlier)
     return found
+
+
+def _removes(cmds: Sequence[Command], stem: str) -> bool:
+    """True when one of the commands deletes `stem` (or a directory above it) itself."""
+    for target in (t for c in cmds for t in rm_targets(c)):
+        top = _stem(target)
+        if top and (stem == top or stem.startswith(top + "/")):
+            return True
+    return False
 
 
 def rm_later_layer(si: StageInput) -> list[Finding]:
@@ -174,17 +198,17 @@ def rm_later_layer(si: StageInput) -> list[Finding]:
         targets += [d for m in cleans for d in m.cache_dirs]
         if not targets:
             continue
-        creators = _static_creators(si, ins, targets)
         own: list[Charge] = []
         base: list[Charge] = []
-        if si.image is not None:
+        if si.image is None:
+            creators = _static_creators(si, ins, targets)
+        else:  # measured: the layers whose files this one hid
             hidden = si.image.hidden_by(ins)
             own = [c for c in hidden if c.layer_index >= si.image.first_own]
             base = [c for c in hidden if c.layer_index < si.image.first_own]
             by_layer = {v: k for k, v in si.image.layer_of.items()}
             lines = {by_layer[c.layer_index] for c in own if c.layer_index in by_layer}
-            creators = sorted({*creators, *(i for i in si.stage.instructions
-                                            if i.line in lines)}, key=lambda i: i.line)
+            creators = [i for i in si.stage.instructions if i.line in lines]
         if creators or base:
             out.append(_rm_finding(si, ins, creators, own, base))
     return out
