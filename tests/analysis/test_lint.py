@@ -229,3 +229,15 @@ def test_multi_stage_costs_are_measured_on_the_target_stage() -> None:
     assert "line 4 copies files that line 5 deletes" in finding.fix_note
     with pytest.raises(InvalidInput):
         lint(text, analysis=a, options=LintOptions(target="build"))
+
+
+def test_long_combined_run_is_cut_at_top_level_ands_only() -> None:
+    text = ('FROM busybox\nRUN mkdir -p /build && echo "configure && make && install" > '
+            '/build/NOTES\nRUN (cd /build && cat NOTES) && rm -rf /build\n')
+    (finding,) = lint(text).findings
+    assert finding.fix == (
+        "RUN mkdir -p /build && \\",
+        '    echo "configure && make && install" > /build/NOTES && \\',
+        "    (cd /build && cat NOTES) && \\",
+        "    rm -rf /build",
+    )

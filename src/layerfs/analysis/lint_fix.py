@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from layerfs.analysis.lint_shell import script_of, split_commands, squeeze
+from layerfs.analysis.lint_shell import script_of, split_and, split_commands, squeeze
 from layerfs.build.parser import Dockerfile, Instruction
 
 ONE_LINE = 100
@@ -55,7 +55,7 @@ def combined_run(scripts: Sequence[str]) -> tuple[str, ...]:
     one = "RUN " + " && ".join(parts)
     if len(one) <= ONE_LINE:
         return (one,)
-    cmds = [c for part in parts for c in (part.split(" && ") if "(" not in part else [part])]
+    cmds = [c for part in parts for c in split_and(part)]
     return tuple([f"RUN {cmds[0]} && \\"]
                  + [f"    {c} && \\" for c in cmds[1:-1]]
                  + [f"    {cmds[-1]}"])

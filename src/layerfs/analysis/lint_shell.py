@@ -125,6 +125,35 @@ def squeeze(script: str) -> str:
     return "".join(out).strip()
 
 
+def split_and(script: str) -> list[str]:
+    """A one-line script cut at its top-level ` && ` (not inside quotes, parentheses or
+    braces), for printing one command per line."""
+    out: list[str] = []
+    quote, depth, start, i = "", 0, 0, 0
+    while i < len(script):
+        ch = script[i]
+        if quote:
+            quote = "" if ch == quote else quote
+            i += 2 if ch == "\\" and quote == '"' else 1
+            continue
+        if ch in "'\"":
+            quote = ch
+        elif ch in "({":
+            depth += 1
+        elif ch in ")}":
+            depth -= 1
+        elif ch == "\\":
+            i += 1
+        elif depth == 0 and script.startswith(" && ", i):
+            out.append(script[start:i])
+            start = i + 4
+            i += 4
+            continue
+        i += 1
+    out.append(script[start:])
+    return out
+
+
 def split_commands(script: str) -> list[Command]:
     """The simple commands of `script`, in order (separators outside quotes split;
     backslash-newline joins; `#` comments at a word start are dropped)."""
