@@ -71,3 +71,13 @@ def test_bench_quick_runs(tmp_path: Path) -> None:
                           env={**os.environ, "HOME": str(tmp_path)})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert '"dive --ci (wall)"' in proc.stdout
+
+
+def test_history_from_an_archive_equals_the_store(lab: Any) -> None:
+    lab.build("hist:1", "FROM busybox\nENV A=1\nRUN echo hi > /hi\n")
+    archive = lab.save("hist:1")
+    stored = lab.cli("history", "--json", "hist:1")
+    from_archive = lab.cli("history", "--json", f"docker-archive:{archive}")
+    assert stored.exit_code == 0 and from_archive.exit_code == 0, from_archive.output
+    assert stored.output == from_archive.output
+    assert '"empty_layer": true' in stored.output

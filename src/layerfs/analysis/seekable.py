@@ -132,6 +132,9 @@ class WindowLayer:
         self._layer = layer
         self.open_headers = opener
 
+    def __getattr__(self, name: str) -> object:  # a representation's extras
+        return getattr(self._layer, name)
+
     def digest(self) -> Digest:
         return self._layer.digest()
 
@@ -157,6 +160,9 @@ class WindowImage:
     def __init__(self, image: Image, openers: list[Callable[[], BinaryIO] | None]) -> None:
         self._image = image
         self._openers = openers
+
+    def __getattr__(self, name: str) -> object:  # raw_manifest / raw_config
+        return getattr(self._image, name)
 
     def manifest(self) -> Manifest:
         return self._image.manifest()
