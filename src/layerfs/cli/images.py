@@ -179,6 +179,11 @@ def inspect_cmd(refs: tuple[str, ...], fmt: str | None, kind: str | None, root: 
         sys.exit(1)
 
 
+#: transports whose images `history` reads through layerfs.analysis (not the store)
+_SOURCE_PREFIXES = ("oci", "oci-archive", "docker-archive", "docker", "docker-overlay2",
+                    "containers-storage")
+
+
 def _truncate(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -197,11 +202,24 @@ def history_cmd(image: str, no_trunc: bool, quiet: bool, as_json: bool, root: st
     size, 0B for steps that made no layer (empty_layer).
 
     \b
-    Example:
+    IMAGE may also be any source name the analysis commands take (docker-archive:FILE,
+    oci:DIR, docker://REF, docker-overlay2:ROOT:NAME, ...): sizes are then measured on
+    its layer tars.
+
+    \b
+    Examples:
       layerfs history --no-trunc busybox
+      layerfs history docker-archive:app.tar
     """
-    with open_store(root) as store:
-        rows = history_rows(store.image(image))
+    if ":" in image and image.split(":", 1)[0] in _SOURCE_PREFIXES:
+        from layerfs.analysis.history import image_history  # loaded only for these
+        from layerfs.analysis.sources import open_source
+
+        with open_source(image, store_root=root) as img:
+            rows = image_history(img)
+    else:
+        with open_store(root) as store:
+            rows = history_rows(store.image(image))
     if as_json:
         emit_json([r.to_dict() for r in rows])
         return
