@@ -4,10 +4,12 @@ memory (the built-image proofs are in test_lint_images.py)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from analysis_tars import FakeLayer, Member, listing
+from click.testing import CliRunner
 
 from layerfs.analysis.dive import analyze_listings
 from layerfs.analysis.layers import LayerStep
@@ -15,6 +17,7 @@ from layerfs.analysis.lint import LintOptions, lint
 from layerfs.analysis.lint_fix import join_lines
 from layerfs.analysis.lint_shell import manifests, package_role, split_commands, squeeze
 from layerfs.analysis.model import ImageAnalysis
+from layerfs.cli.lint import lint_cmd
 from layerfs.errors import InvalidInput
 
 SEED_BAD = """FROM alpine:3.18
@@ -241,3 +244,22 @@ def test_long_combined_run_is_cut_at_top_level_ands_only() -> None:
         "    (cd /build && cat NOTES) && \\",
         "    rm -rf /build",
     )
+
+
+def test_cli_text_json_stdin_and_exit_code(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(SEED_BAD)
+    runner = CliRunner()
+    text = runner.invoke(lint_cmd, [str(tmp_path / "Dockerfile")])
+    assert text.exit_code == 0, text.output
+    assert text.output.splitlines()[0].endswith(
+        "Dockerfile:2-4: split-update-install (seed: Multiple RUN commands)")
+    assert "  fix (Dockerfile, lines 2-4):\n    RUN apk update && apk add curl && " \
+           "rm -rf /var/cache/apk/*\n" in text.output
+    assert text.output.rstrip().endswith(f"1 finding; context {len(SEED_BAD)}B")
+    failing = runner.invoke(lint_cmd, ["--exit-code", "--json", "-"], input=SEED_BAD)
+    assert failing.exit_code == 1
+    data = json.loads(failing.output)
+    assert data["dockerfile"] == "Dockerfile" and data["context_bytes"] is None
+    assert [f["rule"] for f in data["findings"]] == ["split-update-install"]
+    clean = runner.invoke(lint_cmd, ["--exit-code", "-"], input=SEED_GOOD)
+    assert clean.exit_code == 0 and clean.output == "0 findings\n"
