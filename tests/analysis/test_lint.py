@@ -156,6 +156,9 @@ def test_no_dockerignore_measures_the_context(tmp_path: Path) -> None:
     assert "keeps 3,001,000 bytes out" in finding.fix_note
     assert lint(text, context_dir=str(tmp_path), options=small).context_bytes == 3_001_009
     assert rules(text, context_dir=str(tmp_path)) == []  # below the default 5 MB
+    staged = "FROM node AS build\nCOPY . /src\nFROM busybox\nCOPY --from=build /src/a /a\n"
+    (finding,) = lint(staged, context_dir=str(tmp_path), options=small).findings
+    assert finding.lines == (2,) and "line 2 copies all of it" in finding.message
     (tmp_path / ".dockerignore").write_text("*.log\n")
     assert rules(text, context_dir=str(tmp_path), options=small) == []
 
@@ -205,6 +208,7 @@ def test_rm_of_base_files_saves_nothing() -> None:
     (finding,) = lint("FROM x\nRUN rm -f /bin/sh\n", analysis=a).findings
     assert finding.rule == "rm-later-layer" and finding.cost == 0
     assert "files of the base image" in finding.message and finding.fix == ()
+    assert finding.fix_deletes and finding.span == (2, 2)
     assert "hides 100 bytes of the base image" in finding.cost_note
 
 

@@ -62,14 +62,14 @@ def lint(text: str, *, name: str = "Dockerfile", context_dir: str | None = None,
     image = map_stage(analysis, target, label) if analysis is not None else None
     context = read_context(context_dir, dockerfile_path) if context_dir else None
     findings: list[Finding] = []
-    for stage in plan.stages:
-        si = StageInput(stage, ends, image if stage is target else None)
+    inputs = [StageInput(s, ends, image if s is target else None) for s in plan.stages]
+    for si in inputs:
         findings += split_update_install(si)
         findings += rm_later_layer(si)
         findings += copy_before_install(si, context)
         findings += many_layers(si, opts.max_layers)
-        if context is not None and stage is target:
-            findings += no_dockerignore(context, si, opts.context_threshold)
+    if context is not None:
+        findings += no_dockerignore(context, inputs, opts.context_threshold)
     findings = _dedupe(findings)
     findings.sort(key=lambda f: (min(f.lines, default=0), f.rule))
     return LintReport(name, tuple(findings), label if analysis is not None else None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layerfs.analysis.lint_model import Charge, Finding
@@ -90,37 +91,42 @@ def _ignore_file(root: str, dockerfile: str | None) -> str | None:
     return next((c for c in candidates if os.path.isfile(c)), None)
 
 
-def no_dockerignore(context: ContextInfo, si: StageInput, threshold: int) -> list[Finding]:
+def no_dockerignore(context: ContextInfo, inputs: Sequence[StageInput], threshold: int
+                    ) -> list[Finding]:
     """The seed's "Not using .dockerignore": no ignore file and a context of at least
     `threshold` bytes. The fix is an ignore file (the seed's entries found here); the
     cost, with an image, is the bytes of the built stage's `COPY .` layers that it
-    would have kept out."""
+    would have kept out. `inputs`: every stage (the one with an image is measured)."""
     if context.ignore_file is not None or context.size < threshold:
         return []
     patterns = context.proposal()
-    copies = [i for i in si.stage.instructions if copies_context(i) is not None]
+    copies = [(si, i) for si in inputs for i in si.stage.instructions
+              if copies_context(i) is not None]
     largest = ", ".join(f"{name} ({bytes_text(size)})" for name, size in context.largest)
     message = (f"no .dockerignore, and the context is {bytes_text(context.size)} in "
                f"{context.file_count} files (largest: {largest}): every build reads all of it"
-               + (f", and {lines_text(copies)} copies all of it into the image" if copies
+               + (f", and {lines_text([i for _, i in copies])} copies all of it" if copies
                   else ""))
     note = (f"keeps {bytes_text(context.ignored_bytes(patterns))} out of the context"
             if patterns else "none of the seed's usual entries is here: list what the "
             "build does not need (see the largest entries)")
-    finding = Finding("no-dockerignore", si.stage.label, tuple(i.line for i in copies),
+    built = next((si for si in inputs if si.image is not None), inputs[-1])
+    finding = Finding("no-dockerignore", built.stage.label, tuple(i.line for _, i in copies),
                       (0, 0), message, patterns, fix_file=".dockerignore", fix_note=note)
-    if si.image is None or not patterns:
+    if built.image is None or not patterns:
         return [finding]
     matcher = IgnoreMatcher(patterns)
     charges: list[Charge] = []
-    for ins in copies:
-        layer = si.image.layer(ins)
+    measured = [i for si, i in copies if si is built]
+    for ins in measured:
+        layer = built.image.layer(ins)
         if layer is None:
             continue
-        dest = posixpath.join(workdir_at(si.stage, ins), copies_context(ins) or ".")
+        dest = posixpath.join(workdir_at(built.stage, ins), copies_context(ins) or ".")
         root = posixpath.normpath(dest).rstrip("/") + "/"
         charges += [Charge(layer.index, c.path, c.size) for c in layer.changes
                     if c.kind in (ADDED, MODIFIED) and not c.is_dir
                     and c.path.startswith(root) and matcher.ignored(c.path[len(root):])]
     return [costed(finding, charges, charged(
-        charges, f"bytes of files the .dockerignore keeps out, copied by {lines_text(copies)}"))]
+        charges, "bytes of files the .dockerignore keeps out, copied into the image by "
+        f"{lines_text(measured) if measured else 'no line of the built stage'}"))]

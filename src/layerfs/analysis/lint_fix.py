@@ -62,17 +62,19 @@ def combined_run(scripts: Sequence[str]) -> tuple[str, ...]:
 
 
 def combine(instructions: Sequence[Instruction], extra: str | None = None
-            ) -> tuple[tuple[str, ...], str] | None:
+            ) -> tuple[tuple[str, ...], str]:
     """The rewritten lines for `instructions` (a contiguous run of one stage): all RUNs
-    combined into one, appended `extra` command, other instructions moved before it (the
-    note names them). None when a RUN cannot be combined."""
+    combined into one, appended `extra` command, other instructions moved before it, and
+    a note naming the moved ones. No lines, and a note saying which, when a RUN cannot
+    be combined."""
     scripts: list[str] = []
     moved: list[Instruction] = []
     for ins in instructions:
         if ins.keyword == "RUN":
             script = run_script(ins)
             if script is None:
-                return None
+                return (), (f"line {ins.line} cannot be combined automatically (a heredoc, "
+                            "flags or an exec form without a shell)")
             scripts.append(script)
         else:
             moved.append(ins)

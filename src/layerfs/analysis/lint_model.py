@@ -37,10 +37,12 @@ class Finding:
     """One mistake.
 
     `lines`: the first line of every instruction involved (1-based); `span`: the first
-    and last Dockerfile lines that `fix` replaces (`fix` empty with a span: delete those
-    lines); `fix_file` names the file the fix is for ("Dockerfile" or ".dockerignore",
-    whose fix is the file's whole text). `cost`: bytes measured on the built image
-    (None when no image was given, or the rule has nothing to measure there);
+    and last Dockerfile lines the finding is about, which `fix` replaces ((0, 0) when
+    the fix is for another file); `fix` empty: no automatic rewrite (`fix_note` says
+    why), unless `fix_deletes` (the fix is to delete the span's lines); `fix_file` names
+    the file the fix is for ("Dockerfile" or ".dockerignore", whose fix is its text).
+    `cost`: bytes measured on the built image (None when no image was given, or the rule
+    has nothing to measure there);
     `cost_kind` says what the bytes are; `charges` the copies behind an image cost.
     """
 
@@ -51,6 +53,7 @@ class Finding:
     message: str
     fix: tuple[str, ...]
     fix_file: str = "Dockerfile"
+    fix_deletes: bool = False
     fix_note: str = ""
     cost: int | None = None
     cost_kind: str = IMAGE_BYTES
@@ -65,7 +68,8 @@ class Finding:
         return {
             "rule": self.rule, "mistake": self.mistake, "stage": self.stage,
             "lines": list(self.lines), "span": list(self.span), "message": self.message,
-            "fix": list(self.fix), "fix_file": self.fix_file, "fix_note": self.fix_note,
+            "fix": list(self.fix), "fix_file": self.fix_file, "fix_deletes": self.fix_deletes,
+            "fix_note": self.fix_note,
             "cost": self.cost, "cost_kind": self.cost_kind, "cost_note": self.cost_note,
         }
 

@@ -132,11 +132,10 @@ def _split_finding(si: StageInput, manager: Manager, group: list[Instruction],
         message = (f"{manager.name}: update, install and clean are separate RUNs "
                    f"({lines_text(group)}): the index and downloads in {dirs} are "
                    f"committed in a layer each, and {tail}")
-    rewrite = combine(si.slice(group[0], group[-1]), None if cleans else manager.clean)
+    fix, note = combine(si.slice(group[0], group[-1]), None if cleans else manager.clean)
     finding = Finding("split-update-install", si.stage.label, tuple(i.line for i in group),
                       si.span(group[0], group[-1]), message,
-                      rewrite[0] if rewrite else (), fix_note=rewrite[1] if rewrite else
-                      "a RUN here cannot be combined automatically (heredoc or flags)")
+                      fix, fix_note=note)
     if si.image is None:
         return finding
     charges = si.image.written(group, manager.cache_dirs)
@@ -222,25 +221,22 @@ def _rm_finding(si: StageInput, ins: Instruction, creators: list[Instruction],
     if copies:
         notes.append(f"{lines_text(copies)} copies files that line {ins.line} deletes: leave "
                      "them out of the context (.dockerignore) or of the COPY instead")
+    fix: tuple[str, ...] = ()
     if runs:
         message = (f"the RUN on line {ins.line} deletes files that {lines_text(runs)} "
                    "created: they stay in those layers (a whiteout only hides them)")
-        rewrite = combine(si.slice(runs[0], ins))
-        fix, span = (rewrite[0], si.span(runs[0], ins)) if rewrite else ((), (0, 0))
-        notes.append(rewrite[1] if rewrite else "a RUN here cannot be combined "
-                     "automatically (heredoc or flags)")
+        fix, note = combine(si.slice(runs[0], ins))
+        notes.append(note)
     elif copies:
         message = (f"the RUN on line {ins.line} deletes files that {lines_text(copies)} "
                    "copied in: they stay in those layers")
-        fix, span = (), (0, 0)
     else:
         message = (f"the RUN on line {ins.line} deletes files of the base image: they stay "
                    "in the base layers, the image does not get smaller")
-        fix, span = (), si.span(ins, ins)
-        notes.append("delete the line (or the rm in it), or start from a smaller base")
+        notes.append("or start from a smaller base")
     finding = Finding("rm-later-layer", si.stage.label, tuple(sorted(
-        {i.line for i in creators} | {ins.line})), span, message, fix,
-        fix_note="; ".join(n for n in notes if n))
+        {i.line for i in creators} | {ins.line})), si.span((runs or [ins])[0], ins),
+        message, fix, fix_deletes=not creators, fix_note="; ".join(n for n in notes if n))
     if si.image is None:
         return finding
     note = charged(own, f"bytes written by earlier layers of this stage and deleted by "
@@ -300,7 +296,7 @@ def many_layers(si: StageInput, max_layers: int) -> list[Finding]:
     groups = [g for g in groups if len(g) > 1]
     fix: list[str] = []
     note = ""
-    span = (0, 0)
+    span = si.span(made[0], made[-1])
     if groups:
         span = si.span(groups[0][0], groups[-1][-1])
         for ins in si.slice(groups[0][0], groups[-1][-1]):
@@ -308,8 +304,7 @@ def many_layers(si: StageInput, max_layers: int) -> list[Finding]:
             if group is None:
                 fix.append(ins.original)
             elif ins is group[0]:
-                rewrite = combine(group)
-                fix.extend(rewrite[0] if rewrite else [g.original for g in group])
+                fix.extend(combine(group)[0] or [g.original for g in group])
         after = len(made) - sum(len(g) - 1 for g in groups)
         note = f"combining the adjacent RUNs leaves {after} layers"
     else:

@@ -98,7 +98,8 @@ def _lint(report: LintReport) -> str:
             cost = (f'<p><span class="wasted">{escape(human(f.cost))} {kind}</span>: '
                     f"{escape(f.cost_note)}</p>")
         fix = (f'<p>Fix ({escape(f.fix_file)}):</p><pre class="fix">'
-               + escape("\n".join(f.fix)) + "</pre>") if f.fix else ""
+               + escape("\n".join(f.fix)) + "</pre>") if f.fix else (
+            f"<p>Fix: delete {escape(where)}.</p>" if f.fix_deletes else "")
         note = f'<p class="muted">{escape(f.fix_note)}</p>' if f.fix_note else ""
         items.append(f'<div class="finding"><h3>{escape(f.mistake)} '
                      f'<span class="muted">({escape(f.rule)}, {escape(where)})</span></h3>'

@@ -41,7 +41,7 @@ def _print(report: LintReport) -> None:
             click.echo(f"  fix ({f.fix_file}, {span}):")
             for line in f.fix:
                 click.echo(f"    {line}")
-        elif f.span != (0, 0):
+        elif f.fix_deletes:
             click.echo(f"  fix: delete line{'s' if f.span[1] != f.span[0] else ''} "
                        f"{f.span[0]}" + (f"-{f.span[1]}" if f.span[1] != f.span[0] else ""))
         if f.fix_note:
