@@ -49,6 +49,7 @@ class Filesystem:
         self.inodes = InodeTable(view.lstat("/"))
         self.inodes.get(1).upper = not readonly and view.lookup("/").layer == 0
         self.handles = Handles()
+        self.whiteouts = fastpath.SharedWhiteout(view.workdir, view.whiteouts)
         #: set by the session: the device fd (for passthrough ioctls), passthrough granted.
         self.dev_fd = -1
         self.passthrough = False

@@ -16,17 +16,31 @@ caller back to the engine:
   there directly (`create`) when the directory's name index says the name is absent
   from the union and nothing occupies it in the upper dir (no whiteout in any form):
   exactly what the engine would do, without resolving the path through the layers.
+- unlinking a non-directory whose top object is in a lower layer, from a directory
+  already in the upper dir, only writes a whiteout there (`unlink_lower`).
+
+None of these changes a directory, so the engine's cache of resolved directories stays
+true (they bypass the view, which would drop that cache on every write).
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 
 from layerfs.errors import oserror
 from layerfs.mounts.fuse.inodes import Inode
-from layerfs.union.whiteouts import OCI_PREFIX, EntryKind, classify, is_internal_name, redirect_of
+from layerfs.union.whiteouts import (
+    OCI_PREFIX,
+    EntryKind,
+    WhiteoutFormat,
+    classify,
+    is_internal_name,
+    make_whiteout,
+    redirect_of,
+)
 
 _WRITE = os.O_WRONLY | os.O_RDWR | os.O_TRUNC
 _CREATE = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
@@ -108,3 +122,61 @@ def create(parent: Inode, upper_dir: str | None, name: str, flags: int, mode: in
         return os.open(f"{upper_dir}/{name}", flags | _CREATE, mode)
     except OSError:
         return None
+
+
+class SharedWhiteout:
+    """Device whiteouts made as hard links of one whiteout inode kept in ``workdir/work``,
+    as the kernel has done since 5.8: a link costs a fraction of a new inode. Other
+    formats, or a failed link (EMLINK...), fall back to `make_whiteout`. Not thread-safe:
+    used under the server's lock."""
+
+    def __init__(self, workdir: str | None, fmt: WhiteoutFormat) -> None:
+        self.fmt = fmt
+        device = fmt in (WhiteoutFormat.KERNEL, WhiteoutFormat.USERXATTR)
+        self.proto = os.path.join(workdir, "work", f"#lfs-whiteout.{os.getpid():x}") \
+            if workdir is not None and device else None
+        self._made = False
+
+    def make(self, parent: str, name: str) -> None:
+        """A whiteout for `name` in the real directory `parent` (nothing is there)."""
+        if self.proto is not None:
+            try:
+                if not self._made:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(self.proto)
+                    os.mknod(self.proto, stat.S_IFCHR | 0o000, os.makedev(0, 0))
+                    self._made = True
+                os.link(self.proto, f"{parent}/{name}")
+                return
+            except OSError:
+                self.close()  # EMLINK: a new inode next time
+        make_whiteout(parent, name, self.fmt)
+
+    def close(self) -> None:
+        """Remove the shared inode from the work dir (the whiteouts keep it)."""
+        if self._made and self.proto is not None:
+            self._made = False
+            with contextlib.suppress(OSError):
+                os.unlink(self.proto)
+
+
+def unlink_lower(node: Inode | None, upper_dir: str | None, name: str,
+                 whiteouts: SharedWhiteout) -> bool:
+    """Remove `name` by writing its whiteout in `upper_dir` (the real upper directory of
+    its parent, None when unknown); False (nothing done): ask the engine.
+
+    Only for a known non-directory `node` whose top object is in a lower layer (so a
+    lower layer has the name and the upper dir holds nothing at it, which is checked).
+    """
+    if upper_dir is None or node is None or node.is_dir or node.upper \
+            or is_internal_name(name):
+        return False
+    try:
+        os.lstat(f"{upper_dir}/{name}")
+        return False
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return False
+    whiteouts.make(upper_dir, name)
+    return True

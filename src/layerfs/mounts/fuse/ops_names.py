@@ -11,7 +11,7 @@ import os
 import stat
 
 from layerfs.errors import oserror
-from layerfs.mounts.fuse import attrs
+from layerfs.mounts.fuse import attrs, fastpath
 from layerfs.mounts.fuse import protocol as p
 from layerfs.mounts.fuse.core import Filesystem, Request
 
@@ -49,7 +49,9 @@ def unlink(fs: Filesystem, req: Request, body: memoryview) -> bytes:
     (raw,) = p.split_names(body, 1)
     with fs.lock:
         parent, name, path = fs.child_path(req.nodeid, raw)
-        fs.view.unlink(path)
+        node = fs.inodes.child(parent.nodeid, name)
+        if not fastpath.unlink_lower(node, fs.upper_dir(parent), name, fs.whiteouts):
+            fs.view.unlink(path)
         fs.removed(parent, name)
     return b""
 

@@ -140,6 +140,7 @@ class Session:
             for fd in set(fds):
                 os.close(fd)
             self.fs.handles.close_all()
+            self.fs.whiteouts.close()
 
     def _worker(self, fd: int) -> None:
         buf = bytearray(BUFSIZE)
