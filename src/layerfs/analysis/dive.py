@@ -42,50 +42,60 @@ def analyze(image: Image, *, name: str | None = None) -> ImageAnalysis:
     return analyze_listings(steps, listings, name=name)
 
 
-def analyze_listings(steps: list[LayerStep], listings: list[TarListing], *,
-                     name: str | None = None) -> ImageAnalysis:
-    """The analysis from layer listings already read (`steps[i]` made `listings[i]`)."""
-    tree = MergedTree()
-    hidden: dict[str, list[WasteCopy]] = defaultdict(list)
-    layer_waste = [0] * len(steps)
-    layer_changes: list[tuple[FileChange, ...]] = []
+class _Walk:
+    """Applies layers one by one, recording each layer's changes and every hidden copy."""
 
-    def lose(lost: list[Hidden], by: int, overwritten: str | None = None) -> int:
+    def __init__(self, steps: list[LayerStep]) -> None:
+        self.steps = steps
+        self.tree = MergedTree()
+        self.hidden: dict[str, list[WasteCopy]] = defaultdict(list)
+        self.layer_waste = [0] * len(steps)
+
+    def lose(self, lost: list[Hidden], by: int, overwritten: str | None = None) -> int:
+        """Record the files in `lost` as wasted copies hidden by layer `by`; their bytes."""
         total = 0
         for path, layer, e in lost:
             if e.kind == DIR or e.size <= 0:
                 continue
             kind = OVERWRITTEN if path == overwritten else REMOVED
-            hidden[path].append(WasteCopy(layer, e.size, steps[layer].created_by, kind, by,
-                                          steps[by].created_by))
-            layer_waste[layer] += e.size
+            self.hidden[path].append(WasteCopy(layer, e.size, self.steps[layer].created_by,
+                                               kind, by, self.steps[by].created_by))
+            self.layer_waste[layer] += e.size
             total += e.size
         return total
 
-    for i, listing in enumerate(listings):
+    def layer(self, i: int, listing: TarListing) -> tuple[FileChange, ...]:
+        """Apply layer `i`; its changes (entries first, then its whiteouts as "D")."""
         changes: list[FileChange] = []
         markers = []
         for e in listing.entries:
             if e.kind in (WHITEOUT, OPAQUE):
                 markers.append(e)
                 continue
-            kind = MODIFIED if e.path in tree.visible else ADDED
-            lose(tree.replace(i, e), i, e.path)
+            kind = MODIFIED if e.path in self.tree.visible else ADDED
+            self.lose(self.tree.replace(i, e), i, e.path)
             changes.append(FileChange(kind, e.path, e.size, e.kind == DIR))
         for e in markers:
-            was = tree.visible.get(e.path)
-            gone = lose(tree.hide(e.path, i, self_too=e.kind == WHITEOUT), i)
+            was = self.tree.visible.get(e.path)
+            gone = self.lose(self.tree.hide(e.path, i, self_too=e.kind == WHITEOUT), i)
             if e.kind == WHITEOUT:
                 changes.append(FileChange(DELETED, e.path, gone,
                                           was is not None and was[1].kind == DIR))
-        layer_changes.append(tuple(changes))
+        return tuple(changes)
 
+
+def analyze_listings(steps: list[LayerStep], listings: list[TarListing], *,
+                     name: str | None = None) -> ImageAnalysis:
+    """The analysis from layer listings already read (`steps[i]` made `listings[i]`)."""
+    walk = _Walk(steps)
+    layer_changes = [walk.layer(i, listing) for i, listing in enumerate(listings)]
     layers = tuple(
         LayerAnalysis(s.index, str(s.layer.digest()), str(s.layer.diff_id()),
-                      lst.content_size, lst.tar_size, s.created_by, ch, layer_waste[s.index])
+                      lst.content_size, lst.tar_size, s.created_by, ch,
+                      walk.layer_waste[s.index])
         for s, lst, ch in zip(steps, listings, layer_changes, strict=True)
     )
-    waste = sorted((_item(p, tuple(c)) for p, c in hidden.items()),
+    waste = sorted((_item(p, tuple(c)) for p, c in walk.hidden.items()),
                    key=lambda w: (-w.total_bytes, w.path))
     total = sum(la.size for la in layers)
     user = total - (layers[0].size if layers else 0)
