@@ -65,3 +65,12 @@ def test_cli_exit_code_and_json(lab: Any, tmp_path: Path) -> None:
     by_file = lab.cli("dive", "--ci", "--json", "--ci-config", str(conf), "ci:waste")
     assert by_file.exit_code == 1
     assert '"highestWastedBytes"' in by_file.output
+
+
+def test_cli_table_explains_waste(lab: Any) -> None:
+    lab.build("tbl:1", "FROM busybox\nRUN echo aaaa > /f\nRUN echo bbbbbbbb > /f\n")
+    out = lab.cli("dive", "--changes", "tbl:1")
+    assert out.exit_code == 0, out.output
+    assert "Potential wasted space: 5B (5 bytes)" in out.output
+    assert "/f: 5 bytes wasted: layer 1 (RUN /bin/sh -c echo aaaa > /f" in out.output
+    assert "  M       9B  /f" in out.output
