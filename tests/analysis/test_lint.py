@@ -232,7 +232,8 @@ def test_multi_stage_costs_are_measured_on_the_target_stage() -> None:
     ])
     (finding,) = lint(text, analysis=a).findings
     assert finding.rule == "rm-later-layer" and finding.stage == "stage-1"
-    assert finding.lines == (4, 5) and finding.cost == 500 and finding.fix == ()
+    assert finding.lines == (4, 5) and finding.span == (4, 5)
+    assert finding.cost == 500 and finding.fix == () and not finding.fix_deletes
     assert "line 4 copies files that line 5 deletes" in finding.fix_note
     with pytest.raises(InvalidInput):
         lint(text, analysis=a, options=LintOptions(target="build"))

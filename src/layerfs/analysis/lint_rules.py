@@ -235,7 +235,7 @@ def _rm_finding(si: StageInput, ins: Instruction, creators: list[Instruction],
                    "in the base layers, the image does not get smaller")
         notes.append("or start from a smaller base")
     finding = Finding("rm-later-layer", si.stage.label, tuple(sorted(
-        {i.line for i in creators} | {ins.line})), si.span((runs or [ins])[0], ins),
+        {i.line for i in creators} | {ins.line})), si.span((runs or copies or [ins])[0], ins),
         message, fix, fix_deletes=not creators, fix_note="; ".join(n for n in notes if n))
     if si.image is None:
         return finding
