@@ -268,3 +268,15 @@ def test_cli_text_json_stdin_and_exit_code(tmp_path: Path) -> None:
     assert [f["rule"] for f in data["findings"]] == ["split-update-install"]
     clean = runner.invoke(lint_cmd, ["--exit-code", "-"], input=SEED_GOOD)
     assert clean.exit_code == 0 and clean.output == "0 findings\n"
+
+
+def test_many_layers_cost_is_what_the_adjacent_runs_write_and_hide() -> None:
+    runs = ["echo a > /tmp/a", "rm -f /tmp/a"] + [f"touch /f{i}" for i in range(10)]
+    text = "FROM busybox\n" + "".join(f"RUN {r}\n" for r in runs)
+    layers: list[tuple[str, list[Member]]] = [BASE]
+    layers.append((f"RUN /bin/sh -c {runs[0]}", [("tmp/", None), ("tmp/a", b"a" * 40)]))
+    layers.append((f"RUN /bin/sh -c {runs[1]}", [("tmp/.wh.a", b"")]))
+    layers += [(f"RUN /bin/sh -c {r}", [(r.split("/")[-1], b"")]) for r in runs[2:]]
+    findings = {f.rule: f for f in lint(text, analysis=analysis_of(layers)).findings}
+    assert findings["many-layers"].cost == 40 and findings["rm-later-layer"].cost == 40
+    assert "combining the adjacent RUNs leaves 1 layer" in findings["many-layers"].fix_note

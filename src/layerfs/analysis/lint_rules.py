@@ -306,7 +306,7 @@ def many_layers(si: StageInput, max_layers: int) -> list[Finding]:
             elif ins is group[0]:
                 fix.extend(combine(group)[0] or [g.original for g in group])
         after = len(made) - sum(len(g) - 1 for g in groups)
-        note = f"combining the adjacent RUNs leaves {after} layers"
+        note = f"combining the adjacent RUNs leaves {after} layer{'s' if after != 1 else ''}"
     else:
         note = "no adjacent RUNs to combine: move build steps into an earlier stage"
     finding = Finding("many-layers", si.stage.label, tuple(i.line for i in made), span,
