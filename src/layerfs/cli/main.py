@@ -44,6 +44,8 @@ COMMAND_MODULES: dict[str, str] = {
     "rmi": "images",
     "tag": "images",
     "inspect-mount": "inspect_mount",
+    "lint": "lint",
+    "report": "report",
     "mount": "mount",
     "umount": "mount",
     "system": "system",
