@@ -8,7 +8,9 @@ and final name, following a final symlink inside the union, and "is this name po
 a lower layer" (the kernel's ``ovl_lower_positive``).
 
 Resolved parent directories are cached (`DirCache`) until the next write through the
-view; the final component of a path is always looked up afresh.
+view; the final component of a path is always looked up afresh in the upper layer. What
+the lower layers hold is remembered for the life of the engine (`LowerCache`: they never
+change under a union), so neither cost grows with the number of lower layers.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from layerfs.errors import oserror
 from layerfs.union import layerstack
 from layerfs.union.layerstack import Layer, Probe, Resolution, Step
 from layerfs.union.longpath import shorten
+from layerfs.union.lowercache import LowerCache
 from layerfs.union.whiteouts import EntryKind, WhiteoutFormat
 
 NAME_MAX = 255
@@ -116,13 +119,14 @@ class Engine:
     fmt: WhiteoutFormat
     redirect_dir: bool
     cache: DirCache = field(default_factory=lambda: DirCache(), compare=False, repr=False)
+    lowers: LowerCache = field(default_factory=lambda: LowerCache(), compare=False, repr=False)
 
     # ------------------------------------------------------------------ resolution
 
     def resolve(self, path: str) -> Resolution:
         """`layerstack.resolve` after validating `path`; errors of the walk raised."""
         check_path(path)
-        res = layerstack.resolve(self.layers, path)
+        res = layerstack.resolve(self.layers, path, cache=self.lowers)
         if res.error is not None:
             raise oserror(res.error, path)
         return res
@@ -181,7 +185,7 @@ class Engine:
 
     def child(self, parent: Resolution, name: str) -> Step:
         """Look `name` up in the resolved directory `parent`."""
-        return layerstack.lookup(parent.final, name, self.layers)
+        return self.lowers.lookup(parent.final, name, self.layers)
 
     def lower_positive(self, parent: Step, name: str) -> bool:
         """True if `name` exists (not whited out) in the lower layers of `parent`.
@@ -192,7 +196,8 @@ class Engine:
         lowers = tuple(p for p in parent.sources if not is_upper(p))
         if not lowers:
             return False
-        step = layerstack.lookup(Step(parent.name, lowers, lowers), name, self.layers)
+        below = Step(parent.name, lowers, lowers, lower_key=parent.lower_key)
+        step = self.lowers.lookup(below, name, self.layers)
         return step.found
 
     def require_upper(self, path: str) -> str:

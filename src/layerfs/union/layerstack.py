@@ -28,24 +28,28 @@ layers.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
 import posixpath
 import stat
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from layerfs.errors import InvalidOption, oserror
 from layerfs.union.whiteouts import (
     EntryKind,
     LayerEntry,
     classify,
+    dir_markers,
     is_internal_name,
     is_metacopy,
-    is_opaque,
-    redirect_of,
     scan_dir,
 )
+
+if TYPE_CHECKING:
+    from layerfs.union.lowercache import LowerCache
 
 MAX_SYMLINKS = 40
 
@@ -117,12 +121,15 @@ class Step:
     `sources` are the probes whose objects make up the union entry, top first: one for a
     non-directory, one or more for a directory, none if the name does not exist. `errno`
     is set when the kernel would fail the lookup itself (EPERM for a refused redirect).
+    `lower_key` (set by `LowerCache`) identifies the lower directories in `sources`: equal
+    keys, equal lower stacks.
     """
 
     name: str
     probes: tuple[Probe, ...]
     sources: tuple[Probe, ...]
     errno: int | None = None
+    lower_key: Hashable | None = field(default=None, compare=False, repr=False)
 
     @property
     def found(self) -> bool:
@@ -151,7 +158,7 @@ def root_step(layers: Sequence[Layer]) -> Step:
 
 
 @dataclass
-class _Walk:
+class Walk:
     """Mutable state of one `lookup` (the kernel's ``struct ovl_lookup_data``)."""
 
     name: str  # relative single name, or an absolute path after an absolute redirect
@@ -164,17 +171,64 @@ class _Walk:
 
 
 def lookup(parent: Step, name: str, layers: Sequence[Layer], *, follow: bool = True) -> Step:
-    """Look `name` up in the directory `parent` (a found directory step)."""
-    w = _Walk(name)
-    stack = [p for p in parent.sources if p.layer.index > 0]
-    upper = next((p for p in parent.sources if p.layer.index == 0), None)
-    by_index = {layer.index: layer for layer in layers}
-    if upper is not None:
-        _probe(w, upper.layer, upper.relpath, last=False)
-        if w.redirect is not None and w.redirect.startswith("/"):
-            stack = [_root_of(layer) for layer in layers if layer.index > 0]
+    """Look `name` up in the directory `parent` (a found directory step).
+
+    Every layer of the stack consulted is probed on disk and recorded in `Step.probes`
+    (`trace` shows them). `LowerCache.lookup` gives the same sources and errno, faster.
+    """
+    w = Walk(name)
+    to_roots = probe_upper(w, parent)
+    err = None if w.stop else probe_lowers(w, lower_stack(parent, layers, to_roots), layers,
+                                           follow=follow)
+    return Step(name, tuple(w.probes), tuple(w.sources), err)
+
+
+def probe_upper(w: Walk, parent: Step) -> bool:
+    """Probe the upper copy of `parent` (if any) for `w.name`.
+
+    True when an absolute redirect found there makes the lower layers look the name up
+    from their roots (`lower_stack` with `to_roots`).
+    """
+    if not parent.sources or parent.sources[0].layer.index != 0:
+        return False
+    upper = parent.sources[0]
+    _probe(w, upper.layer, upper.relpath, last=False)
+    return w.redirect is not None and w.redirect.startswith("/")
+
+
+def lower_stack(parent: Step, layers: Sequence[Layer], to_roots: bool) -> list[Probe]:
+    """The lower directories the name is looked up in: the parent's, or every lower root."""
+    if to_roots:
+        return [_root_of(layer) for layer in layers if layer.index > 0]
+    return [p for p in parent.sources if p.layer.index > 0]
+
+
+def probe_lowers(
+    w: Walk,
+    stack: list[Probe],
+    layers: Sequence[Layer],
+    *,
+    follow: bool,
+    index: Mapping[str, tuple[int, ...]] | None = None,
+) -> int | None:
+    """Continue the lookup of `w` down `stack` (the kernel's loop over ``lowerstack``).
+
+    `index` (optional) maps each name present in the directories of `stack` (as an object
+    or a whiteout) to its positions in `stack`, ascending: layers where the name is absent
+    are then skipped without a probe (and without an "absent" probe recorded). It is used
+    only while the plain name is looked up in `stack` itself (not after an absolute
+    redirect, not for OCI marker names). Returns the errno of a refused redirect, or None.
+    """
+    orig = stack
     i = 0
     while not w.stop and i < len(stack):
+        if index is not None and stack is orig and "/" not in w.name \
+                and not is_internal_name(w.name):
+            where = index.get(w.name, ())
+            j = bisect.bisect_left(where, i)
+            if j == len(where):
+                break
+            i = where[j]
         base = stack[i]
         found_before = len(w.sources)
         _probe(w, base.layer, base.relpath, last=i == len(stack) - 1)
@@ -184,19 +238,19 @@ def lookup(parent: Step, name: str, layers: Sequence[Layer], *, follow: bool = T
         if w.stop:
             break
         if w.redirect is not None and not follow:
-            return Step(name, tuple(w.probes), tuple(w.sources), errno.EPERM)
+            return errno.EPERM
         if w.redirect is not None and w.redirect.startswith("/") and base.relpath != "/":
-            below = [by_index[k] for k in sorted(by_index) if k > base.layer.index]
+            below = [layer for layer in layers if layer.index > base.layer.index]
             stack = stack[: i + 1] + [_root_of(layer) for layer in below]
         i += 1
-    return Step(name, tuple(w.probes), tuple(w.sources))
+    return None
 
 
 def _root_of(layer: Layer) -> Probe:
     return Probe(layer, "/", LayerEntry(EntryKind.DIR), "merged")
 
 
-def _probe(w: _Walk, layer: Layer, base: str, *, last: bool) -> None:
+def _probe(w: Walk, layer: Layer, base: str, *, last: bool) -> None:
     """Consult one layer (``ovl_lookup_layer``): walk `w.name` from `base` in it."""
     parts = [c for c in w.name.split("/") if c] if w.name.startswith("/") else [w.name]
     rel = "/" if w.name.startswith("/") else base
@@ -215,14 +269,12 @@ def _probe(w: _Walk, layer: Layer, base: str, *, last: bool) -> None:
         if kind is not EntryKind.DIR or (final and w.metacopy):
             _probe_non_dir(w, layer, rel, entry, final=final, last=last)
             return
-        real = layer.real(rel)
         opaque = False
         redirect = None
         if not last:
-            opaque = is_opaque(real)
+            opaque, redirect = dir_markers(layer.real(rel))
             if opaque:
                 w.stop = True
-            redirect = redirect_of(real)
             if redirect is not None:
                 _apply_redirect(w, redirect, parts, k)
         if final:
@@ -233,7 +285,7 @@ def _probe(w: _Walk, layer: Layer, base: str, *, last: bool) -> None:
 
 
 def _probe_non_dir(
-    w: _Walk, layer: Layer, rel: str, entry: LayerEntry, *, final: bool, last: bool
+    w: Walk, layer: Layer, rel: str, entry: LayerEntry, *, final: bool, last: bool
 ) -> None:
     """A non-directory (or anything below a metacopy file): the result, unless a directory
     was found above (then hidden).
@@ -257,7 +309,7 @@ def _probe_non_dir(
     w.sources.append(probe)
 
 
-def _apply_redirect(w: _Walk, redirect: str, parts: list[str], k: int) -> None:
+def _apply_redirect(w: Walk, redirect: str, parts: list[str], k: int) -> None:
     """Rewrite the name the layers below will look up (``ovl_check_redirect``)."""
     post = parts[k + 1 :]
     if redirect.startswith("/"):
@@ -328,10 +380,15 @@ class Resolution:
         return self.steps[-1]
 
 
-def resolve(layers: Sequence[Layer], path: str, *, follow: bool = True) -> Resolution:
-    """Resolve union `path` component by component; the final component is not followed."""
+def resolve(
+    layers: Sequence[Layer], path: str, *, follow: bool = True, cache: LowerCache | None = None
+) -> Resolution:
+    """Resolve union `path` component by component; the final component is not followed.
+
+    With a `cache` the steps come from `LowerCache` (same sources, fewer probes recorded).
+    """
     todo = split_path(path)
-    steps: list[Step] = [root_step(layers)]
+    steps: list[Step] = [root_step(layers) if cache is None else cache.root(layers)]
     done: list[str] = []
     hops = 0
     while todo:
@@ -341,7 +398,10 @@ def resolve(layers: Sequence[Layer], path: str, *, follow: bool = True) -> Resol
                 done.pop()
                 steps.pop()
             continue
-        step = lookup(steps[-1], comp, layers, follow=follow)
+        if cache is None:
+            step = lookup(steps[-1], comp, layers, follow=follow)
+        else:
+            step = cache.lookup(steps[-1], comp, layers, follow=follow)
         steps.append(step)
         done.append(comp)
         if step.errno is not None:

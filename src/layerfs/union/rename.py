@@ -5,7 +5,9 @@
   renaming onto the same object does nothing.
 - A directory with anything in a lower layer (lower-only or merged) moves only with
   redirect_dir: EXDEV otherwise. An upper-only directory always moves.
-- A directory target must look empty in the union (ENOTEMPTY); its upper whiteouts go.
+- A merged or lower directory target must look empty in the union (ENOTEMPTY); its upper
+  whiteouts go. An upper-only one is refused by rename(2) itself (ENOTEMPTY), after the
+  copy-up and redirect of the source, as in the kernel.
 - The source is copied up (a directory alone, not its tree), the new parent too.
 - Moving an object with a copy-up origin into another directory marks that directory
   ``impure``. A lower/merged directory gets ``overlay.redirect``: its old name when the
@@ -71,7 +73,10 @@ def rename(eng: Engine, old: str, new: str) -> None:
     lower_dir = is_dir and has_lower(ostep)
     if lower_dir and not eng.redirect_dir:
         raise oserror(errno.EXDEV, old)
-    if nstep.found and nstep.is_dir and not is_empty(nstep):
+    # the kernel checks emptiness only for a merged or lower target (ovl_type_merge_or_lower);
+    # an upper-only one is left to the real rename, after the copy-up and the redirect
+    merged_target = nstep.found and nstep.is_dir and has_lower(nstep)
+    if merged_target and not is_empty(nstep):
         raise oserror(errno.ENOTEMPTY, new)
     samedir = oparent.path == nparent.path
     positive = eng.lower_positive(oparent.final, oname) if in_upper(ostep) else True
@@ -89,7 +94,8 @@ def rename(eng: Engine, old: str, new: str) -> None:
     elif is_dir and not is_opaque(src) and has_lower(new_parent.final):
         make_opaque(src, eng.fmt)
     dest = os.path.join(ndir, nname)
-    _clear_target(ndir, nname, dest)
+    empty_target = merged_target or (nstep.found and nstep.is_dir and is_empty(nstep))
+    _clear_target(ndir, nname, dest, empty_target)
     os.rename(src, dest)
     if positive:
         make_whiteout(odir, oname, eng.fmt)
@@ -123,12 +129,18 @@ def _has_origin(src: str, is_dir: bool, lower_dir: bool) -> bool:
     return overlay_xattr(src, ORIGIN) is not None
 
 
-def _clear_target(ndir: str, nname: str, dest: str) -> None:
-    """Make ``ndir/nname`` replaceable by rename(2): no whiteout, an empty directory."""
+def _clear_target(ndir: str, nname: str, dest: str, empty: bool) -> None:
+    """Make ``ndir/nname`` replaceable by rename(2): no whiteout, an empty directory.
+
+    A target directory the union does not show as `empty` (only an upper-only one gets
+    here) is left as it is, for rename(2) itself to refuse.
+    """
     kind = classify(ndir, nname).kind
     if kind is EntryKind.WHITEOUT:
         remove_whiteout(ndir, nname)
     elif kind is EntryKind.DIR:
+        if not empty:
+            return
         clear_whiteouts(dest)
         clear_opaque(dest)
     else:

@@ -107,7 +107,8 @@ class UnionView:
     """An overlay of `lowerdirs` (top first) and an optional upperdir/workdir.
 
     The constructor validates the directories (`layerfs.errors.InvalidOption`, nothing
-    written) and creates ``workdir/work`` (mode 0, as the kernel). Without an upperdir
+    written) and creates ``workdir/work`` (mode 0 as the kernel as root, 0700 for an
+    ordinary user, who needs the permission to use it). Without an upperdir
     every writing call raises ``OSError(EROFS)``. `whiteouts` is the form written
     (default `WhiteoutFormat.default()`); every form is read. `redirect_dir` selects the
     kernel's redirect_dir=on behaviour for directory renames (EXDEV otherwise).
@@ -132,8 +133,10 @@ class UnionView:
         self.whiteouts = whiteouts or WhiteoutFormat.default()
         self._eng = Engine(tuple(layers), upper, work, self.whiteouts, redirect_dir)
         if work is not None:
+            # mode 0 as the kernel (root needs no permission bits); an ordinary user
+            # needs 0700 to copy up or rename through it
             with contextlib.suppress(FileExistsError):
-                os.mkdir(os.path.join(work, "work"), 0o000)
+                os.mkdir(os.path.join(work, "work"), 0o000 if os.geteuid() == 0 else 0o700)
 
     def __repr__(self) -> str:
         return (f"UnionView(lowerdirs={list(self.lowerdirs)!r}, upperdir={self.upperdir!r}, "

@@ -170,6 +170,34 @@ def is_opaque(dirpath: str | int) -> bool:
     return True
 
 
+def dir_markers(dirpath: str) -> tuple[bool, str | None]:
+    """``(is_opaque(dirpath), redirect_of(dirpath))`` with one listxattr instead of up to
+    four getxattr calls: only the marker names the directory carries are read."""
+    try:
+        names = os.listxattr(dirpath, follow_symlinks=False)
+    except OSError:
+        return is_opaque(dirpath), redirect_of(dirpath)
+    opaque = _listed_marker(dirpath, names, OPAQUE) == b"y"
+    if not opaque:
+        try:
+            os.lstat(os.path.join(dirpath, OCI_OPAQUE))
+            opaque = True
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    v = _listed_marker(dirpath, names, REDIRECT)
+    return opaque, None if v is None else os.fsdecode(v)
+
+
+def _listed_marker(path: str, names: list[str], key: str) -> bytes | None:
+    """`overlay_xattr` restricted to the xattr `names` listed for `path`."""
+    for prefix in PREFIXES:
+        if prefix + key in names:
+            v = _getxattr(path, prefix + key)
+            if v is not None:
+                return v
+    return None
+
+
 def has_xattr_whiteouts(dirpath: str | int) -> bool:
     """True if the directory announces xattr whiteouts (``*.overlay.opaque=x``)."""
     return overlay_xattr(dirpath, OPAQUE) == b"x"
