@@ -111,7 +111,14 @@ class Probe:
 
     @property
     def realpath(self) -> str:
-        return self.layer.real(self.relpath)
+        """The real path, computed once (not kept when it goes through an fd anchor of
+        `longpath`, which is re-validated at every use)."""
+        real = self.__dict__.get("_real")
+        if real is None:
+            real = self.layer.real(self.relpath)
+            if not real.startswith("/proc/self/fd/"):
+                object.__setattr__(self, "_real", real)
+        return real
 
 
 @dataclass(frozen=True)

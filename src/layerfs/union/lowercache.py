@@ -172,5 +172,8 @@ def _fresh(probe: Probe) -> Probe:
         st = os.lstat(probe.realpath)
     except OSError:
         return probe
-    return Probe(probe.layer, probe.relpath, LayerEntry(probe.entry.kind, st), probe.outcome,
-                 probe.opaque, probe.redirect, probe.metacopy)
+    fresh = Probe(probe.layer, probe.relpath, LayerEntry(probe.entry.kind, st), probe.outcome,
+                  probe.opaque, probe.redirect, probe.metacopy)
+    if "_real" in probe.__dict__:  # the real path computed once (`Probe.realpath`)
+        object.__setattr__(fresh, "_real", probe.__dict__["_real"])
+    return fresh

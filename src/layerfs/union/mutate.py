@@ -67,16 +67,22 @@ def copy_up(eng: Engine, path: str) -> str:
 # --------------------------------------------------------------------------- creation
 
 
-def prepare_create(eng: Engine, path: str) -> tuple[str, str, Resolution, bool]:
+def prepare_create(
+    eng: Engine, path: str, known: tuple[Resolution, str] | None = None
+) -> tuple[str, str, Resolution, bool]:
     """Make room for a new name: ``(upper parent dir, name, parent, had_whiteout)``.
 
     EEXIST if the name exists, EROFS without an upperdir; then the parent is copied up
     and an upper whiteout at the name is removed (the kernel replaces it atomically with
-    the new object; a crash here leaves the name visible as absent either way).
+    the new object; a crash here leaves the name visible as absent either way). `known`
+    passes ``(parent, name)`` already resolved in this write, the name found absent.
     """
-    parent, name = eng.parent_of(path)
-    if name in _DOTS or eng.child(parent, name).found:
-        raise oserror(errno.EEXIST, path)
+    if known is None:
+        parent, name = eng.parent_of(path)
+        if name in _DOTS or eng.child(parent, name).found:
+            raise oserror(errno.EEXIST, path)
+    else:
+        parent, name = known
     eng.require_upper(path)
     udir = ensure_upper(eng, parent)
     had_whiteout = remove_whiteout(udir, name)
@@ -84,13 +90,15 @@ def prepare_create(eng: Engine, path: str) -> tuple[str, str, Resolution, bool]:
 
 
 @contextlib.contextmanager
-def creating(eng: Engine, path: str) -> Iterator[tuple[str, Resolution, bool]]:
+def creating(
+    eng: Engine, path: str, known: tuple[Resolution, str] | None = None
+) -> Iterator[tuple[str, Resolution, bool]]:
     """`prepare_create`, then yield ``(upper real path, parent, had_whiteout)``.
 
     If the body fails and leaves nothing at the name, a removed whiteout is put back, so
     a failed creation never uncovers the lower object it hid.
     """
-    udir, name, parent, had_whiteout = prepare_create(eng, path)
+    udir, name, parent, had_whiteout = prepare_create(eng, path, known)
     real = os.path.join(udir, name)
     try:
         yield real, parent, had_whiteout
@@ -100,9 +108,14 @@ def creating(eng: Engine, path: str) -> Iterator[tuple[str, Resolution, bool]]:
         raise
 
 
-def create_fd(eng: Engine, path: str, flags: int, mode: int) -> int:
-    """Create a new regular file (O_CREAT on a missing name) and open it with `flags`."""
-    with creating(eng, path) as (real, _parent, _wh):
+def create_fd(
+    eng: Engine, path: str, flags: int, mode: int, known: tuple[Resolution, str] | None = None
+) -> int:
+    """Create a new regular file (O_CREAT on a missing name) and open it with `flags`.
+
+    `known`: as for `prepare_create`.
+    """
+    with creating(eng, path, known) as (real, _parent, _wh):
         return os.open(real, flags | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
 
 

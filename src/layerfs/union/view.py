@@ -209,7 +209,7 @@ class UnionView:
             parent, name = eng.parent_of(path)
             child = None if name in ("", ".", "..") else eng.child(parent, name)
             if child is not None and not child.found:
-                return mutate.create_fd(eng, path, flags, mode)
+                return mutate.create_fd(eng, path, flags, mode, (parent, name))
             if flags & os.O_EXCL:
                 raise oserror(errno.EEXIST, path)
             top = child.sources[0] if child is not None else None
