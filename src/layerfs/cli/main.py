@@ -22,6 +22,7 @@ from layerfs.errors import LayerfsError
 #: command name -> module of layerfs.cli that defines it (in its COMMANDS list)
 COMMAND_MODULES: dict[str, str] = {
     "build": "build",
+    "builder": "builder",
     "commit": "container_info",
     "container": "container_info",
     "diff": "container_info",
@@ -36,6 +37,7 @@ COMMAND_MODULES: dict[str, str] = {
     "start": "containers",
     "stop": "containers",
     "fsck": "fsck",
+    "info": "info",
     "export": "image_io",
     "import": "image_io",
     "history": "images",
