@@ -40,7 +40,7 @@ log: {level: error}
 storage: {filesystem: {rootdirectory: $_DEMO_DIR/registry/data}}
 http: {addr: $REG}
 EOF
-docker-registry serve registry/config.yml >registry/log 2>&1 &
+docker-registry serve "$_DEMO_DIR/registry/config.yml" >registry/log 2>&1 &
 REGISTRY_PID=$!
 python3 - "$REG" <<'PY' || fail "the registry did not answer on $REG: $(cat registry/log)"
 import sys, time, urllib.request
