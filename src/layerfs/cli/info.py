@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+import layerfs
 from layerfs.cli._common import emit_json
 from layerfs.cli._gotemplate import render
 from layerfs.cli._store import open_store, root_option
@@ -81,7 +82,7 @@ def docker_dict(info: SystemInfo) -> dict[str, Any]:
         "MemTotal": info.mem_total,
         "DockerRootDir": info.root,
         "Name": info.hostname,
-        "ServerVersion": info.version,
+        "ServerVersion": layerfs.__version__,
     }
 
 
@@ -94,7 +95,7 @@ def docker_text(info: SystemInfo) -> str:
         f"  Paused: {info.paused}",
         f"  Stopped: {info.stopped}",
         f" Images: {info.images}",
-        f" Server Version: layerfs {info.version}",
+        f" Server Version: layerfs {layerfs.__version__}",
         f" Storage Driver: {info.storage.driver}",
         *(f"  {k}: {v}" for k, v in driver_status(info)),
         f" FUSE Driver: {'available' if info.fuse else 'unavailable'}",
@@ -146,7 +147,7 @@ def podman_dict(info: SystemInfo) -> dict[str, Any]:
             "graphStatus": {k: v for k, v in driver_status(info)},
             "imageStore": {"number": info.images},
         },
-        "version": {"Version": info.version},
+        "version": {"Version": layerfs.__version__},
     }
 
 

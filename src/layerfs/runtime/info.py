@@ -20,7 +20,6 @@ import tempfile
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from layerfs import __version__
 from layerfs.errors import MountError
 from layerfs.mounts import kernel
 from layerfs.mounts.mount import Mount
@@ -71,7 +70,6 @@ class SystemInfo:
     cpus: int
     mem_total: int
     hostname: str
-    version: str = __version__
     layers: int = 0
 
 
