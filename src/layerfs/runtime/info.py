@@ -94,10 +94,8 @@ def _try_kernel_overlay(store: Store, userxattr: bool) -> str:
         opts += (f"workdir={dirs['work']}",)
         try:
             kernel.mount(Mount("overlay", "overlay", opts), dirs["merged"])
-        except MountError as e:
-            if e.errno in (errno.EPERM, errno.EACCES, errno.ENODEV, errno.EINVAL):
-                return str(e)
-            raise
+        except MountError as e:  # any refusal: containers would get FUSE too
+            return str(e) or errno.errorcode.get(e.errno or 0, "mount refused")
         kernel.umount(dirs["merged"], lazy=True)
         return ""
     finally:
