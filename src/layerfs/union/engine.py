@@ -88,6 +88,8 @@ def check_path(path: str) -> None:
     """EINVAL for a NUL, ENAMETOOLONG for a component over 255 bytes or a path over 4095."""
     if "\0" in path:
         raise oserror(errno.EINVAL, path.replace("\0", "\\0"))
+    if path.isascii() and len(path) <= NAME_MAX:  # the usual case: one byte a character
+        return
     raw = os.fsencode(path)
     if len(raw) >= PATH_MAX:
         raise oserror(errno.ENAMETOOLONG, path[:64] + "...")
@@ -97,6 +99,10 @@ def check_path(path: str) -> None:
 
 def split_parent(path: str) -> tuple[str, str]:
     """``("/a/b", "c")`` for "/a/b/c"; the name is "" for the root."""
+    if path[:1] == "/" and path[-1:] != "/" and "//" not in path and "/./" not in path:
+        head, _, name = path.rpartition("/")
+        if name not in (".", ".."):
+            return head or "/", name
     parts = [c for c in path.split("/") if c and c != "."]
     if path.rstrip("/").endswith("/.") or path == ".":
         parts.append(".")
@@ -148,7 +154,8 @@ class Engine:
         step = self.child(parent, name)
         if step.errno is not None:
             raise oserror(step.errno, path)
-        return Resolution(posixpath.join(parent.path, name), (*parent.steps, step))
+        where = parent.path + "/" + name if parent.path != "/" else "/" + name
+        return Resolution(where, (*parent.steps, step))
 
     def find(
         self, path: str, *, follow: bool = False, _hops: list[int] | None = None
