@@ -263,8 +263,9 @@ def _probe(w: Walk, layer: Layer, base: str, *, last: bool) -> None:
     rel = "/" if w.name.startswith("/") else base
     for k, comp in enumerate(parts):
         final = k == len(parts) - 1
-        rel = posixpath.join(rel, comp)
-        entry = classify(layer.real(posixpath.dirname(rel)), comp)
+        parent_rel = rel
+        rel = rel + comp if rel.endswith("/") else rel + "/" + comp
+        entry = classify(layer.real(parent_rel), comp)
         kind = entry.kind
         if kind is EntryKind.ABSENT:
             w.probes.append(Probe(layer, rel, entry, "absent" if final else "blocked"))
