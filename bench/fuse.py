@@ -229,10 +229,13 @@ def run(targets: list[Target], deep: list[Target], sz: Sizes, rounds: int,
         per=lambda t: lambda: _unappend(t))
     table.add("  bytes added to upper by that append", "MiB",
               {t.name: _append_cost(t) for t in targets})
+    # sync before each round: the write-back of earlier rows (1 GiB copies) must not land
+    # in the timed part of another target's round.
     row(f"create {sz.create} 4 KiB files", "ms", lambda t: lambda: _create(t.root, sz.create),
-        before=lambda t: t.fresh(), scale=1e3)
+        before=lambda t: (t.fresh(), os.sync()), scale=1e3)
     row(f"unlink {sz.unlink} lower files", "ms", lambda t: lambda: _unlink(t.root, sz.unlink),
-        before=lambda t: t.fresh(), scale=1e3, per=lambda t: lambda: _relink(t, sz.unlink))
+        before=lambda t: (t.fresh(), os.sync()), scale=1e3,
+        per=lambda t: lambda: _relink(t, sz.unlink))
     row(f"python3 -c '{IMPORT}' from a lower stdlib, {c}", "ms",
         lambda t: lambda: _import(t.root), before=lambda t: (t.fresh(), cold()), scale=1e3)
     row(f"python3 -c '{IMPORT}', warm", "ms", lambda t: lambda: _import(t.root), scale=1e3)
