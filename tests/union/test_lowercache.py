@@ -186,3 +186,29 @@ def test_index_lists_oci_whiteouts_and_refuses_unlistable_dirs(tmp_path: Path) -
     (b / "n").unlink()
     b.rmdir()
     assert build_index(stack, 1 << 20) is None
+
+
+def test_dir_cache_survives_creates_and_follows_dir_changes(tmp_path: Path) -> None:
+    low = tmp_path / "low"
+    (low / "d" / "sub").mkdir(parents=True)
+    (low / "d" / "x").write_text("x")
+    (low / "d" / "sub" / "y").write_text("y")
+    os.symlink("d", low / "l")
+    up, work = tmp_path / "up", tmp_path / "work"
+    up.mkdir()
+    work.mkdir()
+    v = UnionView([str(low)], str(up), str(work))
+    cache = v._eng.cache
+    assert v.read_bytes("/l/x") == b"x"
+    os.close(v.create("/d/new"))  # copies /d up: a change of a directory
+    assert v.lookup("/l/new").layer == 0 and v.lookup("/l/sub/y").layer == 1
+    assert v.exists("/d/x") and cache.get("/d") is not None
+    os.close(v.create("/d/new2"))  # /d already upper: the cache is kept
+    v.unlink("/d/new2")
+    assert cache.get("/d") is not None
+    v.unlink("/l")  # a symlink removed: paths through it are gone
+    assert not v.exists("/l/x")
+    v.symlink("d/sub", "/l")
+    assert v.read_bytes("/l/y") == b"y" and not v.exists("/l/x")
+    v.rename("/d/sub/y", "/d/sub/z")
+    assert v.listdir("/l") == ["z"]

@@ -36,12 +36,15 @@ MAX_SYMLINKS = 40
 
 
 class DirCache:
-    """Resolved parent directories, valid until the next write through the view.
+    """Resolved parent directories, valid until a write changes a directory.
 
     Lower layers do not change under a union (the kernel calls that undefined); the upper
-    layer changes only through this view, and every write clears the cache when it
-    starts and when it ends. A resolution that overlapped a write is not stored (the
-    generation it started in is gone). Only parents are cached: the final name of every
+    layer changes only through this view. A change that may alter what a cached
+    resolution found (a directory copied up, removed, renamed or given new attributes, a
+    symlink removed) clears the cache when it starts and when it ends, and a resolution
+    that overlapped it is not stored (the generation it started in is gone). Creating
+    names and removing files in directories already in the upper layer change none of
+    them, so the cache survives those. Only parents are cached: the final name of every
     path is always looked up afresh.
     """
 
@@ -69,8 +72,23 @@ class DirCache:
             self._entries[key] = res
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[None]:
-        """Bracket a write: nothing resolved before or during it is used afterwards."""
+    def writing(self, *, keeps_dirs: bool = False) -> Iterator[None]:
+        """Bracket a write: nothing resolved before or during it is used afterwards.
+
+        `keeps_dirs`: the write itself changes no directory a cached resolution goes
+        through (it creates names, or removes non-directories, or writes file data); the
+        parts of it that do (the copy-up of a directory, the removal of a symlink) bracket
+        themselves with `changing`, and the cache survives the rest.
+        """
+        if keeps_dirs:
+            yield
+            return
+        with self.changing():
+            yield
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """Bracket a change of directories: the cache is cleared before and after it."""
         self._bump(+1)
         try:
             yield

@@ -49,10 +49,12 @@ def ensure_upper(eng: Engine, res: Resolution, *, with_data: bool = True) -> str
             top = step.sources[0]
             st = top.entry.st if top.entry.st is not None else os.lstat(top.realpath)
             data = next((p.realpath for p in step.sources if p.outcome == "data"), None)
-            copy_up_object(
-                top.realpath, st, cur, step.name, workdir, eng.fmt,
-                data_src=data, with_data=with_data or k != last,
-            )
+            is_dir = top.entry.kind is EntryKind.DIR
+            with eng.cache.changing() if is_dir else contextlib.nullcontext():
+                copy_up_object(
+                    top.realpath, st, cur, step.name, workdir, eng.fmt,
+                    data_src=data, with_data=with_data or k != last,
+                )
         cur = dest
     return cur
 
@@ -190,7 +192,9 @@ def unlink(eng: Engine, path: str) -> None:
     parent, name, child = _removal(eng, path)
     if child.is_dir:
         raise oserror(errno.EISDIR, path)
-    _remove(eng, parent, name, child)
+    symlink = child.sources[0].entry.kind is EntryKind.SYMLINK  # cached paths may cross it
+    with eng.cache.changing() if symlink else contextlib.nullcontext():
+        _remove(eng, parent, name, child)
 
 
 def rmdir(eng: Engine, path: str) -> None:

@@ -1,9 +1,10 @@
 """`UnionView`: OverlayFS semantics over plain directories, as a library (docs/UNION-API.md).
 
 A view is cheap. It caches resolved parent directories between calls and clears that
-cache whenever it writes, so the upper layer must change only through the view while
-the view is used (lower layers must not change at all, as for the kernel); several views
-(or a view and a kernel mount of the same dirs) may be used one after the other. Calls
+cache whenever a write changes a directory (`engine.DirCache`), so the upper layer must
+change only through the view while the view is used (lower layers must not change at all,
+as for the kernel); several views (or a view and a kernel mount of the same dirs) may be
+used one after the other. Calls
 are not atomic with respect to each other; callers that write concurrently serialise
 themselves (the FUSE server does).
 
@@ -199,7 +200,7 @@ class UnionView:
         the union unless O_NOFOLLOW (then ELOOP, or an O_PATH fd of the symlink).
         """
         if flags & (_WRITE | os.O_TRUNC | os.O_CREAT):
-            with self._eng.cache.writing():
+            with self._eng.cache.writing(keeps_dirs=True):
                 return self._open(path, flags, mode)
         return self._open(path, flags, mode)
 
@@ -296,27 +297,27 @@ class UnionView:
 
     def mkdir(self, path: str, mode: int = 0o777) -> None:
         """mkdir (over a whiteout: an opaque directory)."""
-        with self._eng.cache.writing():
+        with self._eng.cache.writing(keeps_dirs=True):
             mutate.mkdir(self._eng, path, mode)
 
     def symlink(self, target: str, path: str) -> None:
         """Create a symlink at `path` pointing to `target`."""
-        with self._eng.cache.writing():
+        with self._eng.cache.writing(keeps_dirs=True):
             mutate.symlink(self._eng, target, path)
 
     def mknod(self, path: str, mode: int, device: int = 0) -> None:
         """mknod(2): fifo, socket, device or regular file."""
-        with self._eng.cache.writing():
+        with self._eng.cache.writing(keeps_dirs=True):
             mutate.mknod(self._eng, path, mode, device)
 
     def truncate(self, path: str, length: int) -> None:
         """truncate(2) (copies a lower file up with its data first)."""
-        with self._eng.cache.writing():
+        with self._eng.cache.writing(keeps_dirs=True):
             mutate.truncate(self._eng, path, length)
 
     def unlink(self, path: str) -> None:
         """Remove a non-directory (a whiteout stays where a lower layer has the name)."""
-        with self._eng.cache.writing():
+        with self._eng.cache.writing(keeps_dirs=True):
             mutate.unlink(self._eng, path)
 
     def rmdir(self, path: str) -> None:
@@ -331,7 +332,7 @@ class UnionView:
 
     def link(self, existing: str, new: str) -> None:
         """Hard link (EPERM for a directory); the existing object is copied up first."""
-        with self._eng.cache.writing():
+        with self._eng.cache.writing(keeps_dirs=True):
             mutate.link(self._eng, existing, new)
 
     def chmod(self, path: str, mode: int) -> None:
