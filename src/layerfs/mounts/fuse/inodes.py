@@ -159,20 +159,22 @@ class InodeTable:
         if upper and not node.is_dir and st.st_nlink > 1:
             self._by_real.setdefault(real, node.nodeid)
 
-    def forget(self, nodeid: int, count: int) -> None:
-        """Take back `count` lookups; a node nobody references any more is dropped."""
+    def forget(self, nodeid: int, count: int) -> Inode | None:
+        """Take back `count` lookups; a node nobody references any more is dropped (and
+        returned, for the caller to release what it holds)."""
         node = self._nodes.get(nodeid)
         if node is None or nodeid == p.ROOT_ID:
-            return
+            return None
         node.nlookup -= count
         if node.nlookup > 0:
-            return
+            return None
         for key in node.names:
             if self._by_key.get(key) == nodeid:
                 del self._by_key[key]
         if self._by_real.get(node.real) == nodeid:
             del self._by_real[node.real]
         del self._nodes[nodeid]
+        return node
 
     def detach(self, key: Key) -> Inode | None:
         """Forget that `key` names anything (after unlink/rmdir, or replaced by rename)."""

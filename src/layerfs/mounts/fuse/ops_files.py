@@ -5,8 +5,9 @@ handle holds for writing is on the upper file. As root the kernel's FUSE passthr
 used: the OPEN reply names a backing id registered for the real file, and the kernel then
 reads and writes that file itself (no READ/WRITE requests). One kernel inode can only
 pass through to one backing file at a time, so a node keeps its backing id while any
-open file uses it; an open that would need a different backing file (the node was copied
-up meanwhile) falls back to direct I/O through the server.
+open file uses it (and after, until the kernel forgets the node, so that opening it again
+costs no registration); an open that would need a different backing file while one is
+in use (the node was copied up meanwhile) falls back to direct I/O through the server.
 """
 
 from __future__ import annotations
@@ -56,7 +57,11 @@ def _passthrough(fs: Filesystem, node: Inode, fd: int, real: tuple[int, int]) ->
         return p.FOPEN_PASSTHROUGH, bid
     bid, refs, backing_real = node.backing
     if backing_real != real:
-        return p.FOPEN_DIRECT_IO, 0
+        if refs > 0:
+            return p.FOPEN_DIRECT_IO, 0
+        node.backing = None  # kept from files now closed, on the object before copy-up
+        device.backing_close(fs.dev_fd, bid)
+        return _passthrough(fs, node, fd, real)
     node.backing = (bid, refs + 1, real)
     return p.FOPEN_PASSTHROUGH, bid
 
@@ -150,12 +155,10 @@ def release(fs: Filesystem, req: Request, body: memoryview) -> bytes:
         if handle.fd in node.open_fds:
             node.open_fds.remove(handle.fd)
         if handle.backing and node.backing is not None:
+            # The backing id outlives its last file (until FORGET): opening the file
+            # again needs no new registration.
             bid, refs, real = node.backing
-            if refs <= 1:
-                node.backing = None
-                device.backing_close(fs.dev_fd, bid)
-            else:
-                node.backing = (bid, refs - 1, real)
+            node.backing = (bid, max(refs - 1, 0), real)
     for fd in (handle.fd, *handle.retired):
         os.close(fd)
     return b""

@@ -6,12 +6,13 @@ Every handler is ``(fs, req, body) -> reply payload`` (None: no reply) and raise
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
 
 from layerfs.errors import oserror
-from layerfs.mounts.fuse import attrs
+from layerfs.mounts.fuse import attrs, device
 from layerfs.mounts.fuse import protocol as p
 from layerfs.mounts.fuse.core import Filesystem, Request
 from layerfs.mounts.fuse.inodes import Inode
@@ -41,10 +42,18 @@ def lookup(fs: Filesystem, req: Request, body: memoryview) -> bytes:
             return attrs.NEGATIVE_ENTRY
 
 
+def _forget(fs: Filesystem, nodeid: int, count: int) -> None:
+    """Drop lookups; a node gone from the table gives its passthrough backing id back."""
+    dropped = fs.inodes.forget(nodeid, count)
+    if dropped is not None and dropped.backing is not None:
+        with contextlib.suppress(OSError):
+            device.backing_close(fs.dev_fd, dropped.backing[0])
+
+
 def forget(fs: Filesystem, req: Request, body: memoryview) -> None:
     (count,) = p.FORGET_IN.unpack_from(body)
     with fs.lock:
-        fs.inodes.forget(req.nodeid, count)
+        _forget(fs, req.nodeid, count)
 
 
 def batch_forget(fs: Filesystem, req: Request, body: memoryview) -> None:
@@ -52,7 +61,7 @@ def batch_forget(fs: Filesystem, req: Request, body: memoryview) -> None:
     with fs.lock:
         for i in range(count):
             nodeid, n = p.FORGET_ONE.unpack_from(body, p.BATCH_FORGET_IN.size + i * 16)
-            fs.inodes.forget(nodeid, n)
+            _forget(fs, nodeid, n)
 
 
 def getattr_(fs: Filesystem, req: Request, body: memoryview) -> bytes:
