@@ -19,9 +19,13 @@ from layerfs.store.store import Store
 @click.argument("name", required=False)
 @click.option("-m", "--message", help="Comment of the history entry.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the image ID.")
+@click.option("--keep-privileged", is_flag=True,
+              help="Keep setuid/setgid bits, security.capability and overlay xattrs of a"
+                   " tar (dropped by default; a directory keeps them).")
 @root_option
 def import_cmd(
-    source: str, name: str | None, message: str | None, quiet: bool, root: str | None
+    source: str, name: str | None, message: str | None, quiet: bool, keep_privileged: bool,
+    root: str | None,
 ) -> None:
     """Make a one-layer image from a root file system tar (plain, gzip, zstd), a
     directory, or `-` (a tar on stdin), like podman import. Prints the image ID.
@@ -33,7 +37,11 @@ def import_cmd(
     """
     with open_store(root) as store:
         src = sys.stdin.buffer if source == "-" else source
-        record = import_rootfs(store, src, [name] if name else [], message=message)
+        record = import_rootfs(
+            store, src, [name] if name else [], message=message,
+            keep_privileged=True if keep_privileged else None,
+            note=lambda line: click.echo(f"note: {line}", err=True),
+        )
     click.echo(str(record.id) if quiet else f"{record.id}")
 
 

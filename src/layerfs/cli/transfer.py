@@ -82,6 +82,17 @@ def _opts(platform: str | None, tls_verify: bool, creds: str | None,
     )
 
 
+def _keep_option(f: F) -> F:
+    return click.option(
+        "--keep-privileged", is_flag=True,
+        help="Keep setuid/setgid bits, security.capability and overlay xattrs of the"
+             " layers (dropped by default: they come from outside).")(f)
+
+
+def _note(line: str) -> None:
+    click.echo(f"note: {line}", err=True)
+
+
 def _mount_from(src: Location, dst: Location) -> list[str]:
     if src.transport != "docker" or dst.transport != "docker":
         return []
@@ -90,7 +101,8 @@ def _mount_from(src: Location, dst: Location) -> list[str]:
 
 
 def copy_image(src: Location, dst: Location, opts: RegistryOptions, root: str | None,
-               quiet: bool, dst_opts: RegistryOptions | None = None) -> str:
+               quiet: bool, dst_opts: RegistryOptions | None = None,
+               keep_privileged: bool = False) -> str:
     """Copy one image; what identifies it at the destination. `opts` reach the source
     (and the destination, unless `dst_opts` are given)."""
     uses_store = "store" in (src.transport, dst.transport)
@@ -102,7 +114,8 @@ def copy_image(src: Location, dst: Location, opts: RegistryOptions, root: str | 
             dst = Location("store", (location_tags(src) or [""])[0])
         with bars.running():
             observed = bars.wrap(str(src))(image)
-            return write_image(dst, observed, dst_opts or opts, store, _mount_from(src, dst))
+            return write_image(dst, observed, dst_opts or opts, store, _mount_from(src, dst),
+                               keep_privileged=keep_privileged, note=_note)
 
 
 @click.command("copy")
@@ -116,11 +129,13 @@ def copy_image(src: Location, dst: Location, opts: RegistryOptions, root: str | 
 @click.option("--src-creds", metavar="USER[:PASS]", help="Credentials for the source only.")
 @click.option("--dest-creds", metavar="USER[:PASS]",
               help="Credentials for the destination only.")
+@_keep_option
 @root_option
 def copy_cmd(source: str, destination: str, platform: str | None, tls_verify: bool,
              creds: str | None, chunk_size: int | None, quiet: bool,
              src_tls_verify: bool | None, dest_tls_verify: bool | None,
-             src_creds: str | None, dest_creds: str | None, root: str | None) -> None:
+             src_creds: str | None, dest_creds: str | None, keep_privileged: bool,
+             root: str | None) -> None:
     """Copy an image between transports (skopeo's names): oci:DIR[:TAG],
     oci-archive:FILE[:TAG], docker-archive:FILE[:REF], docker://HOST/REPO[:TAG], and the
     store as NAME or store:NAME. Prints the digest (or image id) at the destination.
@@ -136,15 +151,17 @@ def copy_cmd(source: str, destination: str, platform: str | None, tls_verify: bo
     dst_opts = _opts(platform, tls_verify if dest_tls_verify is None else dest_tls_verify,
                      dest_creds or creds, chunk_size)
     click.echo(copy_image(Location.parse(source), Location.parse(destination), src_opts, root,
-                          quiet, dst_opts))
+                          quiet, dst_opts, keep_privileged))
 
 
 @click.command("pull")
 @click.argument("reference")
 @_registry_options
+@_keep_option
 @root_option
 def pull_cmd(reference: str, platform: str | None, tls_verify: bool, creds: str | None,
-             chunk_size: int | None, quiet: bool, root: str | None) -> None:
+             chunk_size: int | None, quiet: bool, keep_privileged: bool,
+             root: str | None) -> None:
     """Pull an image from a registry into the store (named HOST/REPO:TAG). Prints its ID.
 
     \b
@@ -154,7 +171,8 @@ def pull_cmd(reference: str, platform: str | None, tls_verify: bool, creds: str 
     ref = reference.removeprefix("docker://")
     src = Location.parse(f"docker://{ref}")
     opts = _opts(platform, tls_verify, creds, chunk_size)
-    click.echo(copy_image(src, Location("store", ""), opts, root, quiet))
+    click.echo(copy_image(src, Location("store", ""), opts, root, quiet,
+                          keep_privileged=keep_privileged))
 
 
 @click.command("push")
@@ -181,8 +199,9 @@ def push_cmd(image: str, destination: str | None, platform: str | None, tls_veri
 @click.option("-i", "--input", "input_", metavar="FILE", default="-", show_default=True,
               help="The archive (docker-archive or oci-archive, detected; - is stdin).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the loaded names/IDs.")
+@_keep_option
 @root_option
-def load_cmd(input_: str, quiet: bool, root: str | None) -> None:
+def load_cmd(input_: str, quiet: bool, keep_privileged: bool, root: str | None) -> None:
     """Load the images of a docker-archive or oci-archive (docker save / podman save),
     plain or compressed.
 
@@ -202,7 +221,8 @@ def load_cmd(input_: str, quiet: bool, root: str | None) -> None:
             input_ = spool.name
         store = stack.enter_context(open_store(root))
         with bars.running():
-            records = loadsave.load(store, input_, bars.wrap(input_))
+            records = loadsave.load(store, input_, bars.wrap(input_),
+                                    keep_privileged=keep_privileged, note=_note)
     for rec, tags in records:
         for name in tags:
             click.echo(f"Loaded image: {name}")

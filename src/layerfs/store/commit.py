@@ -46,6 +46,7 @@ class NewLayer:
     blob: Digest | None
     blob_size: int
     media_type: str
+    notes: tuple[str, ...] = ()  # what the unpack dropped by policy
 
 
 def created_now() -> str:
@@ -75,8 +76,12 @@ def commit_tar_file(
     tar_path: str,
     parent: Digest | None,
     compression: str | None,
+    *,
+    keep_privileged: bool = True,
 ) -> NewLayer:
     """Commit the plain tar file `tar_path` as the layer on top of `parent`.
+
+    `keep_privileged` as for `layers.unpack` (False for a tar from outside).
 
     With `compression` ("gzip", "zstd") the file is compressed into a blob at the same
     time as it is unpacked and re-hashed (a second reader in a thread); the blob is
@@ -86,13 +91,13 @@ def commit_tar_file(
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         job = pool.submit(_compress, tar_path, blob_tmp, compression) if compression else None
         with open(tar_path, "rb") as tar:
-            unpacked = unpack(store, ingest, tar)
+            unpacked = unpack(store, ingest, tar, keep_privileged=keep_privileged)
         record = commit_layer(store, ingest, unpacked, parent)
         blob = job.result() if job else None
     if blob is None or compression is None:
-        return NewLayer(record, None, 0, "")
+        return NewLayer(record, None, 0, "", unpacked.notes)
     ingest.commit_blob(blob_tmp, blob[0])
-    return NewLayer(record, blob[0], blob[1], mt.layer_type(compression))
+    return NewLayer(record, blob[0], blob[1], mt.layer_type(compression), unpacked.notes)
 
 
 def layer_from_upper(

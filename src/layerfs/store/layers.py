@@ -35,6 +35,7 @@ class Unpacked:
     path: str
     diff_id: Digest
     size: int
+    notes: tuple[str, ...] = ()
 
     @property
     def diff(self) -> str:
@@ -54,17 +55,24 @@ def tree_digest(diffdir: str) -> Digest:
         return write_tar(diffdir, sink).diff_id
 
 
-def unpack(store: Store, ingest: Ingest, stream: BinaryIO) -> Unpacked:
+def unpack(
+    store: Store, ingest: Ingest, stream: BinaryIO, *, keep_privileged: bool = True
+) -> Unpacked:
     """Apply an UNCOMPRESSED layer tar into a fresh dir of `ingest`.
 
+    `keep_privileged` False (layers from outside: load, pull, copy, import) drops
+    setuid/setgid bits, ``security.capability`` and overlay xattrs; `notes` says what.
+    True (our own upper dirs) keeps them when running as root. Either way the dir's
+    re-tar digest is what `commit_layer` records for `fsck --deep`.
     Raises `InvalidLayer` for hostile or malformed input (the partial dir stays in the
     ingest and goes away with it). The caller keeps ownership of `stream`.
     """
     path = ingest.temp_dir("layer")
     diff = os.path.join(path, "diff")
     os.mkdir(diff, 0o755)
-    result = apply_tar(stream, diff, fmt=store.whiteout_format)
-    return Unpacked(path, result.diff_id, result.size)
+    keep = None if keep_privileged else False  # None: as apply_tar decides (root keeps)
+    result = apply_tar(stream, diff, fmt=store.whiteout_format, keep_privileged=keep)
+    return Unpacked(path, result.diff_id, result.size, result.notes)
 
 
 MAX_RATIO = 1100
@@ -87,14 +95,18 @@ def size_limit(compressed_size: int) -> int:
     return max(MIN_LIMIT, MAX_RATIO * compressed_size)
 
 
-def unpack_blob(store: Store, ingest: Ingest, digest: Digest) -> Unpacked:
+def unpack_blob(
+    store: Store, ingest: Ingest, digest: Digest, *, keep_privileged: bool = False
+) -> Unpacked:
     """Unpack the committed layer blob `digest` (any compression), verified while read.
+
+    `keep_privileged` as for `unpack`; False by default (blobs come from outside).
 
     InvalidLayer when it expands past `size_limit`; DigestMismatch if the blob changed.
     """
     limit = size_limit(store.blobs.size(digest))
     with decompressed(store.blobs.open_blob(digest), max_size=limit) as tar:
-        unpacked = unpack(store, ingest, tar)
+        unpacked = unpack(store, ingest, tar, keep_privileged=keep_privileged)
         tar.read()  # reach EOF of the blob so that its digest is checked
     return unpacked
 
@@ -175,12 +187,18 @@ def rebuild_layer(store: Store, record: LayerRecord) -> bool:
     if row is None or not store.blobs.exists(Digest.parse(row[0])):
         return False
     with store.ingest() as ingest:
-        unpacked = unpack_blob(store, ingest, Digest.parse(row[0]))
-        if unpacked.diff_id != record.diff_id:
-            raise DigestMismatch(
-                f"layer {record.chain_id}: blob {row[0]} gives {unpacked.diff_id},"
-                f" the layer is {record.diff_id}"
-            )
+        # the layer was unpacked with privileged bits dropped or kept: the policy whose
+        # re-tar matches the one recorded at commit (dropped first: the safer guess)
+        for keep in (False, True):
+            unpacked = unpack_blob(store, ingest, Digest.parse(row[0]), keep_privileged=keep)
+            if unpacked.diff_id != record.diff_id:
+                raise DigestMismatch(
+                    f"layer {record.chain_id}: blob {row[0]} gives {unpacked.diff_id},"
+                    f" the layer is {record.diff_id}"
+                )
+            if not unpacked.notes or tree_digest(unpacked.diff) == record.tree_digest:
+                break
+            remove_tree(unpacked.path)
         syncfs(unpacked.path)
         with store.lock:
             final = store.paths.layer(record.chain_id)

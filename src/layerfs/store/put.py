@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 Progress = Callable[[str, int], None]
 """Called with (event, bytes): "blob" after a blob is stored, "layer" after a layer."""
+Note = Callable[[str], None]
+"""Called with one line per thing the unpack dropped by policy (setuid bit, xattr...)."""
 
 
 def store_blob(
@@ -60,14 +62,23 @@ def _raw(image: Image, method: str, fallback: bytes) -> bytes:
 
 
 def add_image(
-    store: Store, image: Image, tags: Sequence[str] = (), progress: Progress | None = None
+    store: Store,
+    image: Image,
+    tags: Sequence[str] = (),
+    progress: Progress | None = None,
+    *,
+    keep_privileged: bool = False,
+    note: Note | None = None,
 ) -> ImageRecord:
     """Copy `image` into the store under `tags`; returns its record (idempotent).
 
     The config and manifest are kept byte for byte when the representation offers
     `raw_config()`/`raw_manifest()`; otherwise they are re-encoded canonically (a new
     manifest digest; the image id changes only if the original config was not canonical).
-    Raises DigestMismatch / InvalidLayer / InvalidInput; the store is then unchanged.
+    New layers drop setuid/setgid bits, ``security.capability`` and overlay xattrs
+    unless `keep_privileged` (the image comes from outside); each drop is passed to
+    `note`. The diff_ids stay those of the blobs. Raises DigestMismatch / InvalidLayer /
+    InvalidInput; the store is then unchanged.
     """
     config = image.config()
     manifest = image.manifest()
@@ -89,7 +100,9 @@ def add_image(
             if progress:
                 progress("blob", size)
             if use_layer(store, ingest, chain) is None:
-                unpacked = unpack_blob(store, ingest, digest)
+                unpacked = unpack_blob(store, ingest, digest, keep_privileged=keep_privileged)
+                for line in unpacked.notes if note else ():
+                    note(f"layer {index}: {line}")
                 if unpacked.diff_id != diff_id:
                     raise DigestMismatch(
                         f"layer {index} ({digest}): tar hashes to {unpacked.diff_id},"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from layerfs.archive.compress import detect
@@ -39,19 +39,20 @@ def _spool(ingest: Ingest, stream: BinaryIO) -> str:
     return path
 
 
-def _layer_from_file(ingest: Ingest, path: str) -> NewLayer:
+def _layer_from_file(ingest: Ingest, path: str, keep_privileged: bool) -> NewLayer:
     """Commit the tar at `path` (plain, gzip or zstd) as a base layer with its blob."""
     with open(path, "rb") as f:
         algo = detect(f.read(8))
     if algo not in ("none", "gzip", "zstd"):
         raise InvalidInput(f"{path}: {algo} tars are not supported (use plain, gzip or zstd)")
     if algo == "none":
-        return commit_tar_file(ingest.store, ingest, path, None, "gzip")
+        return commit_tar_file(ingest.store, ingest, path, None, "gzip",
+                               keep_privileged=keep_privileged)
     with open(path, "rb") as f:
         digest, size = store_blob(ingest, f)
-    unpacked = unpack_blob(ingest.store, ingest, digest)
+    unpacked = unpack_blob(ingest.store, ingest, digest, keep_privileged=keep_privileged)
     record = commit_layer(ingest.store, ingest, unpacked, None)
-    return NewLayer(record, digest, size, mt.layer_type(algo))
+    return NewLayer(record, digest, size, mt.layer_type(algo), unpacked.notes)
 
 
 def import_rootfs(
@@ -61,15 +62,21 @@ def import_rootfs(
     *,
     message: str | None = None,
     config: ContainerConfig | None = None,
+    keep_privileged: bool | None = None,
+    note: Callable[[str], None] | None = None,
 ) -> ImageRecord:
     """Make a one-layer image from a tar file, a directory or a stream of a tar.
 
     `message` becomes the history comment (podman's `--message`); `config` the run
-    defaults (env, cmd...). Hostile tars raise InvalidLayer and leave the store unchanged.
+    defaults (env, cmd...). A tar comes from outside: setuid/setgid bits,
+    ``security.capability`` and overlay xattrs are dropped (each passed to `note`) unless
+    `keep_privileged`; a directory is the caller's own (default: kept). Hostile tars
+    raise InvalidLayer and leave the store unchanged.
     """
     label = source if isinstance(source, str) else "-"
+    is_dir = isinstance(source, str) and os.path.isdir(source)
     with store.ingest() as ingest:
-        if isinstance(source, str) and os.path.isdir(source):
+        if is_dir:
             path = ingest.temp_path("tree-tar")
             with open(path, "wb") as out:
                 write_tree_tar(source, out)
@@ -79,7 +86,9 @@ def import_rootfs(
             path = source
         else:
             path = _spool(ingest, source)
-        new = _layer_from_file(ingest, path)
+        new = _layer_from_file(ingest, path, is_dir if keep_privileged is None else keep_privileged)
+        for line in new.notes if note else ():
+            note(line)
         layer, blob, blob_size, media_type = new.record, new.blob, new.blob_size, new.media_type
         assert blob is not None
         created = created_now()

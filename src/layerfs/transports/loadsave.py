@@ -20,7 +20,7 @@ from layerfs.errors import InvalidInput
 from layerfs.oci.image import Image
 from layerfs.store import names
 from layerfs.store.layers import size_limit
-from layerfs.store.put import add_image
+from layerfs.store.put import Note, add_image
 from layerfs.store.records import ImageRecord
 from layerfs.transports import docker_archive, layout, oci_archive
 from layerfs.transports._files import TarFiles
@@ -82,13 +82,15 @@ def plain_tar(path: str) -> Iterator[str]:
         yield tmp.name
 
 
-def load(store: Store, path: str,
-         wrap: Wrap | None = None) -> list[tuple[ImageRecord, list[str]]]:
+def load(store: Store, path: str, wrap: Wrap | None = None, *, keep_privileged: bool = False,
+         note: Note | None = None) -> list[tuple[ImageRecord, list[str]]]:
     """Add every image of the archive at `path` (plain or compressed) to the store; each
-    record with the names the archive gave it."""
+    record with the names the archive gave it. Privileged bits and xattrs of the layers
+    are dropped unless `keep_privileged` (see `add_image`; drops go to `note`)."""
     with plain_tar(path) as tar, TarFiles(tar) as files:
         _, found = archive_images(files)
-        return [(add_image(store, wrap(img) if wrap else img, tags), tags)
+        return [(add_image(store, wrap(img) if wrap else img, tags,
+                           keep_privileged=keep_privileged, note=note), tags)
                 for img, tags in found]
 
 

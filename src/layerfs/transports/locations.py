@@ -18,7 +18,7 @@ from layerfs.errors import InvalidInput
 from layerfs.oci.image import Image
 from layerfs.oci.platform import Platform
 from layerfs.store import names
-from layerfs.store.put import add_image
+from layerfs.store.put import Note, add_image
 from layerfs.transports import docker_archive, layout, oci_archive
 from layerfs.transports._image import encode, gzip_plain_layers
 from layerfs.transports.registry.auth import Credentials
@@ -120,13 +120,17 @@ def default_tags(loc: Location) -> list[str]:
 
 
 def write_image(loc: Location, image: Image, opts: RegistryOptions, store: Store | None = None,
-                mount_from: Sequence[str] = ()) -> str:
-    """Write `image` to `loc`; returns what identifies it there (digest or image id)."""
+                mount_from: Sequence[str] = (), *, keep_privileged: bool = False,
+                note: Note | None = None) -> str:
+    """Write `image` to `loc`; returns what identifies it there (digest or image id).
+    Into the store, new layers drop privileged bits and xattrs unless `keep_privileged`
+    (see `add_image`; drops go to `note`)."""
     if loc.transport == "store":
         if store is None:
             raise InvalidInput(f"{loc}: no store given")
         tags = [loc.path] if loc.path else []
-        return str(add_image(store, image, tags).id)
+        return str(add_image(store, image, tags, keep_privileged=keep_privileged,
+                             note=note).id)
     if loc.transport == "oci":
         return str(layout.save_dir(loc.path, image, loc.ref).digest)
     if loc.transport == "oci-archive":
