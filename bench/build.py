@@ -22,12 +22,14 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "build"))
@@ -125,49 +127,86 @@ class BuildahTarget:
         shutil.rmtree(self.work / "buildah", ignore_errors=True)
 
 
+DOCKERD = Path("/usr/sbin/dockerd")
+DOCKER = Path("/usr/bin/docker")  # Debian's CLI, matching its dockerd (not /usr/local/bin's)
+
+
 class BuildkitTarget:
-    """BuildKit inside a dockerd started here (its own data root and socket)."""
+    """BuildKit inside a dockerd started here: its own data root, exec root, pidfile, socket
+    and (empty) daemon config, no iptables, no IP masquerading, no bridge, no registry
+    mirrors. `start()` returns "" when the daemon answers, else why it is not available;
+    `stop()` ends it by the PID it wrote (SIGTERM, then SIGKILL) and unmounts what it left.
+    """
 
     name = "buildkit"
 
     def __init__(self, work: Path, archive: Path, ctx: Path) -> None:
         self.work, self.archive, self.ctx = work, archive, ctx
         self.sock = work / "docker.sock"
+        self.pidfile = work / "docker.pid"
         self.proc: subprocess.Popen[bytes] | None = None
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_BUILDKIT": "1"}
+        self.logfile: BinaryIO | None = None
+        self.env = {**os.environ, "DOCKER_BUILDKIT": "1",
+                    "DOCKER_CONFIG": str(work / "docker-cli")}
+        self.env.pop("DOCKER_HOST", None)
 
-    def start(self) -> bool:
-        if shutil.which("dockerd") is None:
-            return False
+    def docker(self, *args: str) -> list[str]:
+        return [str(DOCKER), "-H", f"unix://{self.sock}", *args]
+
+    def start(self) -> str:
+        if not DOCKERD.exists():
+            return "dockerd not installed"
+        if not DOCKER.exists():
+            return f"{DOCKER} not installed"
+        conf = self.work / "daemon.json"
+        conf.write_text("{}\n")
+        (self.work / "docker-cli").mkdir(exist_ok=True)
+        self.logfile = open(self.work / "dockerd.log", "wb")  # noqa: SIM115 - stop() closes
         self.proc = subprocess.Popen(
-            ["dockerd", "--iptables=false", "--bridge=none", "--data-root",
-             str(self.work / "docker"), "--exec-root", str(self.work / "dexec"), "--pidfile",
-             str(self.work / "docker.pid"), "-H", f"unix://{self.sock}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(100):
-            if subprocess.run(["docker", "info"], env=self.env,
+            [str(DOCKERD), "--config-file", str(conf), "--data-root", str(self.work / "docker"),
+             "--exec-root", str(self.work / "dexec"), "--pidfile", str(self.pidfile),
+             "-H", f"unix://{self.sock}", "--iptables=false", "--ip-masq=false",
+             "--bridge=none"],
+            stdout=self.logfile, stderr=subprocess.STDOUT, env=self.env)
+        for _ in range(150):
+            if self.proc.poll() is not None:
+                break
+            if subprocess.run(self.docker("info"), env=self.env,
                               capture_output=True).returncode == 0:
-                return True
+                return ""
             time.sleep(0.2)
+        tail = (self.work / "dockerd.log").read_text(errors="replace")[-500:]
         self.stop()
-        return False
+        return f"dockerd did not start: {tail.strip().splitlines()[-1:] or ''}"
 
     def fresh(self) -> None:
-        subprocess.run(["docker", "builder", "prune", "-af"], env=self.env, capture_output=True)
-        subprocess.run(["docker", "rmi", "-f", "bench"], env=self.env, capture_output=True)
-        _run(["docker", "load", "-i", str(self.archive)], env=self.env)
+        subprocess.run(self.docker("rmi", "-f", "bench"), env=self.env, capture_output=True)
+        _run(self.docker("builder", "prune", "-af"), env=self.env)
+        _run(self.docker("load", "-q", "-i", str(self.archive)), env=self.env)
 
     def build(self) -> None:
-        _run(["docker", "build", "-q", "--network", "none", "-t", "bench", "."], cwd=self.ctx,
+        _run(self.docker("build", "-q", "--network", "none", "-t", "bench", "."), cwd=self.ctx,
              env=self.env)
 
     def stop(self) -> None:
         if self.proc is not None:
-            self.proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.proc.wait(timeout=20)
+            pid = self.proc.pid
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(self.pidfile.read_text().strip())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
             self.proc = None
-        umount_under(self.work)
+        if self.logfile is not None:
+            self.logfile.close()
+            self.logfile = None
+        umount_under(self.work / "docker")
+        umount_under(self.work / "dexec")
 
 
 def umount_under(path: Path) -> None:
@@ -224,6 +263,7 @@ def main(argv: list[str] | None = None) -> None:
     targets = ["layerfs", "buildah", "buildkit"]
     table = Table(targets, "layerfs")
     results: dict[str, dict[str, float]] = {}
+    notes: dict[str, str] = {}  # target -> why its column is n/a
     with fixture(args) as (work, rootfs, ctx, base_layout, archive):
         log(f"fixture: {args.files} files in {ctx}")
         results["layerfs"] = workloads(LayerfsTarget(work, rootfs, ctx), ctx, args.rounds)
@@ -233,22 +273,27 @@ def main(argv: list[str] | None = None) -> None:
                 results["buildah"] = workloads(b, ctx, args.rounds)
             finally:
                 b.cleanup()
-        if not args.no_buildkit:
+        if args.no_buildkit:
+            notes["buildkit"] = "n/a (--no-buildkit)"
+        else:
             k = BuildkitTarget(work, archive, ctx)
-            if k.start():
-                try:
+            try:
+                why = k.start()
+                if why:
+                    notes["buildkit"] = f"n/a ({why})"
+                else:
                     results["buildkit"] = workloads(k, ctx, args.rounds)
-                finally:
-                    k.stop()
-            else:
-                log("buildkit: dockerd did not start; n/a")
+            finally:
+                k.stop()
     for w in ("cold", "cached", "one changed"):
         table.add(w, "s", {t: results.get(t, {}).get(w) for t in targets})
     if args.json:
         print(json.dumps({"rounds": args.rounds, "files": args.files,
-                          "rows": table.to_json()}, indent=2))
+                          "rows": table.to_json(), "notes": notes}, indent=2))
     else:
         print(table.render())
+        for target, why in notes.items():
+            print(f"{target}: {why}")
 
 
 if __name__ == "__main__":
