@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "build"))
 from conftest import make_busybox_rootfs
 
-from _common import Table, log, measure, parse_standard, scratch_dir, standard_parser
+from _common import Sample, Table, log, measure, parse_standard, scratch_dir, standard_parser
 from layerfs.store import Store, import_rootfs
 from layerfs.transports import layout, loadsave
 
@@ -217,19 +217,20 @@ def umount_under(path: Path) -> None:
         subprocess.run(["umount", "-l", p], capture_output=True)
 
 
-def workloads(target: object, ctx: Path, rounds: int) -> dict[str, float]:
+def workloads(target: object, ctx: Path, rounds: int) -> dict[str, Sample]:
+    """The three workloads on one target, in order: cold, cached, one changed."""
     fresh: Callable[[], None] = target.fresh  # type: ignore[attr-defined]
     build: Callable[[], None] = target.build  # type: ignore[attr-defined]
-    out: dict[str, float] = {}
-    out["cold"] = measure(build, rounds, before=fresh).median
+    out: dict[str, Sample] = {}
+    out["cold"] = measure(build, rounds, before=fresh)
     build()
-    out["cached"] = measure(build, rounds).median
+    out["cached"] = measure(build, rounds)
     counter = iter(range(1, 1000))
 
     def touch_app() -> None:
         (ctx / "app.py").write_text(f"print('v{next(counter)}')\n")
 
-    out["one changed"] = measure(build, rounds, before=touch_app).median
+    out["one changed"] = measure(build, rounds, before=touch_app)
     return out
 
 
@@ -262,7 +263,7 @@ def main(argv: list[str] | None = None) -> None:
         args.files = 40
     targets = ["layerfs", "buildah", "buildkit"]
     table = Table(targets, "layerfs")
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Sample]] = {}
     notes: dict[str, str] = {}  # target -> why its column is n/a
     with fixture(args) as (work, rootfs, ctx, base_layout, archive):
         log(f"fixture: {args.files} files in {ctx}")
@@ -286,10 +287,13 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 k.stop()
     for w in ("cold", "cached", "one changed"):
-        table.add(w, "s", {t: results.get(t, {}).get(w) for t in targets})
+        table.add(w, "s", {t: results[t][w].median if w in results.get(t, {}) else None
+                           for t in targets})
     if args.json:
         print(json.dumps({"rounds": args.rounds, "files": args.files,
-                          "rows": table.to_json(), "notes": notes}, indent=2))
+                          "rows": table.to_json(), "notes": notes,
+                          "seconds": {t: {w: list(s.seconds) for w, s in r.items()}
+                                      for t, r in results.items()}}, indent=2))
     else:
         print(table.render())
         for target, why in notes.items():
