@@ -1,6 +1,7 @@
 """A tiny in-memory distribution-spec registry on 127.0.0.1 for tests, with knobs to
-misbehave: auth (bearer/basic), dropped connections mid-blob, no Range support, and
-arbitrary replies set per path (malformed JSON, wrong digests, huge manifests)."""
+misbehave: auth (bearer/basic), dropped or hanging connections mid-blob, no Range
+support, and arbitrary replies set per path (malformed JSON, wrong digests, huge
+manifests)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ class State:
     token: str = "tok-123"
     drop_after: int | None = None  # bytes of a blob GET before the connection drops
     drops: int = 0
+    stall_after: int | None = None  # bytes of a blob GET before it hangs until `release`
+    stalled: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+    ranges: list[str | None] = field(default_factory=list)  # Range of each blob GET
     range_ok: bool = True
     overrides: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
     redirect_blobs: bool = False  # blob GETs answer 307 to /storage/ on host "localhost"
@@ -129,6 +134,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._reply(307, b"", {"Location": location})
         start = 0
         rng = self.headers.get("Range")
+        s.ranges.append(rng)
         if rng and s.range_ok:
             start = int(rng.removeprefix("bytes=").split("-")[0])
         part = data[start:]
@@ -137,14 +143,20 @@ class Handler(BaseHTTPRequestHandler):
         if start:
             code = 206
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
-        if s.drop_after is not None and s.drops == 0 and len(part) > s.drop_after:
-            s.drops += 1
+        stall = s.stall_after is not None and not s.stalled.is_set() and len(part) > s.stall_after
+        drop = s.drop_after is not None and s.drops == 0 and len(part) > s.drop_after
+        if stall or drop:
+            cut = s.stall_after if stall else s.drop_after
+            s.drops += not stall
             self.send_response(code)
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(part[: s.drop_after])
+            self.wfile.write(part[:cut])
             self.wfile.flush()
+            if stall:  # a pull to kill mid-blob
+                s.stalled.set()
+                s.release.wait(60)
             self.close_connection = True
             return None
         return self._reply(code, part, headers)

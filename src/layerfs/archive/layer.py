@@ -27,8 +27,10 @@ class BlobLayer:
     """
 
     def __init__(self, opener: Callable[[], BinaryIO], descriptor: Descriptor,
-                 diff_id: Digest, *, max_size: int | None = None) -> None:
+                 diff_id: Digest, *, max_size: int | None = None,
+                 ranged: Callable[[int], BinaryIO] | None = None) -> None:
         self._open = opener
+        self._ranged = ranged
         self._desc = descriptor
         self._diff_id = diff_id
         self._max_size = max_size
@@ -48,6 +50,12 @@ class BlobLayer:
 
     def media_type(self) -> str:
         return self._desc.media_type
+
+    @property
+    def compressed_from(self) -> Callable[[int], BinaryIO] | None:
+        """Opens the blob's bytes from an offset on, UNVERIFIED (the caller hashes the
+        whole), for resumable downloads; None when the representation cannot do that."""
+        return self._ranged
 
     def compressed(self) -> BinaryIO:
         raw = VerifyingReader(self._open(), self._desc.digest, f"blob {self._desc.digest}",

@@ -4,9 +4,10 @@ Checks: every blob a row names is present and hashes to its name; every layer ro
 its dir and its parent; every image's manifest and config parse and agree with its rows
 (config digest = image id, layer blobs, diff_ids along the chain); no orphans (blobs,
 layer dirs, snapshot dirs nothing references, layers with no reference, leftovers of
-dead ingests). `deep` re-tars every layer and compares with the digest recorded at
-commit. `repair` removes what nothing references (it never removes referenced content)
-and unpacks a missing layer dir again from a blob of an image that has it.
+dead ingests, stale partial downloads). `deep` re-tars every layer and compares with
+the digest recorded at commit. `repair` removes what nothing references (it never
+removes referenced content) and unpacks a missing layer dir again from a blob of an
+image that has it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from layerfs.errors import LayerfsError
 from layerfs.oci.chain import chain_ids
 from layerfs.oci.config import ImageConfig
 from layerfs.oci.manifest import Manifest
-from layerfs.store import gc, images
+from layerfs.store import gc, images, partial
 from layerfs.store.durable import remove_tree
 from layerfs.store.layers import rebuild_layer, tree_digest
 from layerfs.store.lock import is_free
@@ -149,8 +150,10 @@ def _ingests(store: Store, repair: bool, out: list[Problem]) -> None:
             out.append(Problem("interrupted-ingest", what, "left by a dead writer", True))
     for name in sorted(os.listdir(store.paths.ingest)):
         lock = os.path.join(store.paths.ingest, name.removesuffix(".lock") + ".lock")
-        if is_free(lock):
+        if name != partial.PARTIAL and is_free(lock):
             out.append(Problem("interrupted-ingest", name, "left by a dead writer"))
+    for path in partial.stale(store):  # a partial of a live pull is not a problem
+        out.append(Problem("stale-partial", path, "its blob landed or it is too old", repair))
 
 
 def fsck(store: Store, *, deep: bool = False, repair: bool = False) -> FsckReport:

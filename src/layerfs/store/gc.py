@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from layerfs.digest import Digest
+from layerfs.store import partial
 from layerfs.store.durable import remove_tree
 
 if TYPE_CHECKING:
@@ -132,5 +133,6 @@ def collect(store: Store) -> GcResult:
                 freed += os.lstat(path).st_size
                 remove_tree(path)
                 removed_blobs.append(digest)
+        partial.prune(store)  # downloads whose blob landed, or untouched for long
         _set_flag(store, False)
     return GcResult(tuple(removed_layers), tuple(removed_blobs), freed)

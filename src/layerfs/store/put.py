@@ -17,12 +17,13 @@ from layerfs.errors import DigestMismatch, InvalidInput
 from layerfs.oci import mediatypes as mt
 from layerfs.oci.chain import chain_ids
 from layerfs.oci.descriptor import Descriptor
-from layerfs.oci.image import Image
+from layerfs.oci.image import Image, Layer
 from layerfs.oci.manifest import Manifest
 from layerfs.store import images
 from layerfs.store.blobs import write_temp
 from layerfs.store.images import NewImage
 from layerfs.store.layers import commit_layer, unpack_blob, use_layer
+from layerfs.store.partial import fetch_blob
 from layerfs.store.records import ImageLayerRecord, ImageRecord
 
 if TYPE_CHECKING:
@@ -49,6 +50,18 @@ def store_blob(
     digest, size = write_temp(stream, tmp, expected)
     ingest.commit_blob(tmp, digest)
     return digest, size
+
+
+def _layer_blob(ingest: Ingest, layer: Layer) -> tuple[Digest, int]:
+    """Store a layer's blob; through its partial download when the representation can
+    start mid-blob (a registry), so that a pull killed half-way resumes on the next run."""
+    expected = layer.digest()
+    ranged = getattr(layer, "compressed_from", None)
+    if (ranged is not None and not ingest.use_blob(expected)
+            and fetch_blob(ingest, expected, layer.size(), ranged)):
+        return expected, ingest.store.blobs.size(expected)
+    with layer.compressed() as stream:
+        return store_blob(ingest, stream, expected)
 
 
 def store_bytes(ingest: Ingest, data: bytes) -> Digest:
@@ -95,8 +108,7 @@ def add_image(
         for index, (layer, diff_id, chain) in enumerate(
             zip(layers, config.diff_ids, chain_ids(config.diff_ids), strict=True)
         ):
-            with layer.compressed() as stream:
-                digest, size = store_blob(ingest, stream, layer.digest())
+            digest, size = _layer_blob(ingest, layer)
             if progress:
                 progress("blob", size)
             if use_layer(store, ingest, chain) is None:

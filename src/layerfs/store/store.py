@@ -23,6 +23,7 @@ from layerfs.store.durable import DELETING, fsync_dir, remove_tree
 from layerfs.store.image import StoreImage
 from layerfs.store.ingest import Ingest
 from layerfs.store.lock import FileLock, is_free
+from layerfs.store.partial import PARTIAL
 from layerfs.store.paths import StorePaths, default_root
 from layerfs.store.records import ImageRecord, LayerRecord, RemoveResult
 from layerfs.store.schema import connect
@@ -158,7 +159,7 @@ class Store:
         for name in sorted(os.listdir(ingest)):
             path = os.path.join(ingest, name)
             lease = name[: -len(".lock")] if name.endswith(".lock") else name
-            if lease in live:
+            if lease in live or name == PARTIAL:  # partial downloads outlive their pull
                 continue
             if not is_free(os.path.join(ingest, lease + ".lock")):
                 live.add(lease)

@@ -66,8 +66,11 @@ def check_config(raw_config: bytes, desc: Descriptor, where: str) -> None:
 
 
 def layers_of(manifest: Manifest, config: ImageConfig, opener: Callable[[Descriptor], Opener],
-              where: str) -> list[Layer]:
-    """The BlobLayers of a manifest (diff_ids from the config, counts must agree)."""
+              where: str,
+              ranged: Callable[[Descriptor], Callable[[int], BinaryIO]] | None = None,
+              ) -> list[Layer]:
+    """The BlobLayers of a manifest (diff_ids from the config, counts must agree);
+    `ranged` gives them streams from an offset on (resumable downloads)."""
     if len(manifest.layers) != len(config.diff_ids):
         raise InvalidInput(
             f"{where}: {len(manifest.layers)} layers but the config lists"
@@ -76,7 +79,7 @@ def layers_of(manifest: Manifest, config: ImageConfig, opener: Callable[[Descrip
     for i, d in enumerate(manifest.layers):
         if not mt.is_layer(d.media_type):
             raise InvalidInput(f"{where}.layers[{i}].mediaType: not a layer: {d.media_type!r}")
-    return [BlobLayer(opener(d), d, diff)
+    return [BlobLayer(opener(d), d, diff, ranged=ranged(d) if ranged else None)
             for d, diff in zip(manifest.layers, config.diff_ids, strict=True)]
 
 

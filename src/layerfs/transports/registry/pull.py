@@ -5,12 +5,16 @@ limited, digest verified) and whose layers stream their blobs lazily. A blob str
 resumable: when the connection drops mid-blob it asks again with `Range: bytes=N-` and
 continues where it was (a registry answering 200 instead of 206 is read past the bytes
 already had); the store's `VerifyingReader` checks size and digest at EOF either way.
+Layers also open streams from an offset on (`BlobLayer.compressed_from`): the store
+keeps partial downloads across runs and resumes them with a Range request.
 """
 
 from __future__ import annotations
 
 import http.client
 import io
+from collections.abc import Callable
+from typing import BinaryIO
 
 from layerfs.digest import Digest
 from layerfs.errors import InvalidInput
@@ -65,11 +69,13 @@ def _sniff(data: bytes) -> str:
 class BlobReader(io.RawIOBase):
     """The bytes of one blob over HTTP, resumed with Range after a dropped connection."""
 
-    def __init__(self, client: RegistryClient, repository: str, digest: Digest) -> None:
+    def __init__(self, client: RegistryClient, repository: str, digest: Digest,
+                 offset: int = 0) -> None:
+        """Starts at byte `offset` (a Range request) when it is not 0."""
         self._client = client
         self._path = f"/v2/{repository}/blobs/{digest}"
         self._scope = pull_scope(repository)
-        self._offset = 0
+        self._offset = offset
         self._retries = 0
         self._end: int | None = None
         self._resp: Response | None = self._open()
@@ -147,5 +153,8 @@ def open_image(client: RegistryClient, ref: RegistryRef,
     def opener(d: Descriptor) -> Opener:
         return lambda: BlobReader(client, ref.repository, d.digest)  # type: ignore[return-value]
 
-    layers = layers_of(manifest, ImageConfig.parse(raw_config), opener, where)
+    def ranged(d: Descriptor) -> Callable[[int], BinaryIO]:
+        return lambda offset: BlobReader(client, ref.repository, d.digest, offset)  # type: ignore[return-value]
+
+    layers = layers_of(manifest, ImageConfig.parse(raw_config), opener, where, ranged)
     return RawImage(data, raw_config, layers)
