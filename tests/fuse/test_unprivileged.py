@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -17,15 +18,30 @@ import pytest
 
 from .conftest import force_umount
 
+USER = "layerfs-test"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creating a test user needs root")
 
 
+def ensure_user() -> pwd.struct_passwd:
+    """The unprivileged test user, created once (under a lock: tests run in parallel)."""
+    with open("/tmp/.layerfs-test-useradd.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return pwd.getpwnam(USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
+                check=True,
+            )
+            return pwd.getpwnam(USER)
+
+
 @pytest.fixture
-def user_stack(unprivileged_user: pwd.struct_passwd) -> Iterator[tuple[pwd.struct_passwd, Path]]:
+def user_stack() -> Iterator[tuple[pwd.struct_passwd, Path]]:
     for tool in ("runuser", "fusermount3"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is not installed")
-    user = unprivileged_user
+    user = ensure_user()
     root = Path(tempfile.mkdtemp(prefix="layerfs-fuse-user-", dir="/tmp"))
     os.chmod(root, 0o755)
     # Distributions make /dev/fuse world read-write (fusermount3 opens it as the user);

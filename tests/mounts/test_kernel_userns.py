@@ -3,6 +3,7 @@ unprivileged user (created with useradd when absent; the test itself runs as roo
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pwd
 import shutil
@@ -18,17 +19,32 @@ from layerfs.errors import InvalidOption, Unsupported
 from layerfs.mounts import userns
 from layerfs.mounts.options import OverlayOptions
 
+USER = "layerfs-test"
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creating a test user needs root")
 
 
+def ensure_user() -> pwd.struct_passwd:
+    """The unprivileged test user, created once (under a lock: tests run in parallel)."""
+    with open("/tmp/.layerfs-test-useradd.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return pwd.getpwnam(USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", USER],
+                check=True,
+            )
+            return pwd.getpwnam(USER)
+
+
 @pytest.fixture
-def user_dirs(unprivileged_user: pwd.struct_passwd) -> Iterator[tuple[pwd.struct_passwd, Path]]:
+def user_dirs() -> Iterator[tuple[pwd.struct_passwd, Path]]:
     """A world-traversable dir owned by the test user with l1, l2, u, w, m inside."""
     if userns.restriction() is not None:
         pytest.skip(f"unprivileged user namespaces disabled: {userns.restriction()}")
     if shutil.which("runuser") is None:
         pytest.skip("runuser (util-linux) is not installed")
-    user = unprivileged_user
+    user = ensure_user()
     root = Path(tempfile.mkdtemp(prefix="layerfs-userns-", dir="/tmp"))
     try:
         os.chmod(root, 0o755)
