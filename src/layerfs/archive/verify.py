@@ -32,14 +32,19 @@ class VerifyingReader(RawReader):
         self.verified = False
 
     def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self._inner.read(len(b))
-        n = len(data)
+        readinto = getattr(self._inner, "readinto", None)
+        if readinto is not None:  # straight into the caller's buffer: no copy
+            n = readinto(b) or 0
+            data: bytes | memoryview = memoryview(b)[:n]
+        else:
+            data = self._inner.read(len(b))
+            n = len(data)
+            b[:n] = data
         if n:
-            self._hasher.update(data)
+            self._hasher.update(data)  # type: ignore[arg-type]
             if self._size is not None and self._hasher.size > self._size:
                 raise DigestMismatch(f"{self._what}: longer than its announced {self._size} "
                                      "bytes")
-            b[:n] = data
         elif len(b) and not self.verified:
             self._check()
         return n

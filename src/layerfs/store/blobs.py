@@ -13,47 +13,12 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from layerfs.archive.verify import VerifyingReader
 from layerfs.digest import Digest, Hasher
 from layerfs.errors import BlobNotFound, DigestMismatch
 from layerfs.store.paths import StorePaths
 
 CHUNK = 1 << 20
-
-
-class VerifyingReader(io.RawIOBase):
-    """A read-only stream over a blob that checks size and sha256 when EOF is reached.
-
-    Raises `DigestMismatch` from the `read` call that hits EOF. The caller closes it.
-    """
-
-    def __init__(self, f: BinaryIO, digest: Digest, size: int | None, name: str) -> None:
-        self._f = f
-        self._digest = digest
-        self._size = size
-        self._name = name
-        self._h = Hasher()
-        self._checked = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        n = self._f.readinto(b)  # type: ignore[attr-defined]
-        if n:
-            self._h.update(memoryview(b)[:n])  # type: ignore[arg-type]
-        elif not self._checked:
-            self._checked = True
-            got = self._h.digest()
-            if got != self._digest or (self._size is not None and self._h.size != self._size):
-                raise DigestMismatch(
-                    f"blob {self._name}: content hashes to {got} ({self._h.size} bytes)"
-                )
-        return n or 0
-
-    def close(self) -> None:
-        if not self.closed:
-            self._f.close()
-        super().close()
 
 
 class BlobStore:
@@ -83,7 +48,7 @@ class BlobStore:
         if not verify:
             return f
         size = os.fstat(f.fileno()).st_size
-        return io.BufferedReader(VerifyingReader(f, digest, size, str(digest)), CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(VerifyingReader(f, digest, f"blob {digest}", size=size), CHUNK)  # type: ignore[return-value]
 
     def read_bytes(self, digest: Digest) -> bytes:
         """The whole blob, verified (for small blobs: configs, manifests)."""

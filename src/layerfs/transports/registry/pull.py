@@ -4,7 +4,8 @@
 limited, digest verified) and whose layers stream their blobs lazily. A blob stream is
 resumable: when the connection drops mid-blob it asks again with `Range: bytes=N-` and
 continues where it was (a registry answering 200 instead of 206 is read past the bytes
-already had); the store's `VerifyingReader` checks size and digest at EOF either way.
+already had); `archive.verify.VerifyingReader` (under the store's reader) checks size and
+digest at EOF either way.
 Layers also open streams from an offset on (`BlobLayer.compressed_from`): the store
 keeps partial downloads across runs and resumes them with a Range request.
 """
