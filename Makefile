@@ -9,7 +9,7 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev gcc attr fuse3 fuse-overlayfs runc \
 	skopeo umoci podman buildah docker-registry busybox-static debootstrap uidmap \
-	iproute2 procps tar gzip zstd util-linux chromium jq
+	iproute2 procps tar gzip zstd util-linux chromium jq openssl
 
 .PHONY: setup apt venv helper demo test lint bench clean
 
