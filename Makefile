@@ -9,9 +9,9 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 APT_PACKAGES := python3 python3-venv python3-dev gcc attr fuse3 fuse-overlayfs runc \
 	skopeo umoci podman buildah docker-registry busybox-static debootstrap uidmap \
-	iproute2 procps tar gzip zstd util-linux chromium jq openssl
+	iproute2 procps tar gzip zstd util-linux chromium jq openssl acl
 
-.PHONY: setup apt venv helper demo test lint bench clean
+.PHONY: setup apt venv helper test-users demo test lint bench clean
 
 setup: apt venv helper
 
@@ -39,9 +39,21 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash demo/run.sh
 
-test: setup
+test: setup test-users
 	$(VENV)/bin/ruff check src tests bench demo
 	$(VENV)/bin/pytest -n 2 tests
+
+# Some tests run steps as ordinary users (layerfs-test, and uid 65534) with .venv/bin/python:
+# create the user and let both traverse (x only, by ACL) the directories above this clone,
+# which may be private (a clone in /root or in a `mktemp -d` dir).
+TEST_USERS := layerfs-test 65534
+test-users: setup
+	@if [ "$$(id -u)" = 0 ]; then \
+		id -u layerfs-test >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin layerfs-test; \
+		d="$(CURDIR)"; while [ "$$d" != / ]; do \
+			for u in $(TEST_USERS); do setfacl -m "u:$$u:x" "$$d"; done; d=$$(dirname "$$d"); \
+		done; \
+	fi
 
 lint: venv
 	$(VENV)/bin/ruff check src tests bench demo
